@@ -1,0 +1,80 @@
+"""The tamper-evident audit log: an RFC 9162 Merkle tree of canonical JSON entries with signed heads."""
+
+from concord.audit.base import NODE_STRATUM, AuditStore, StoredEntry, StoredNode
+from concord.audit.entry import MAX_ENTRY_BYTES, AuditEntry, AuditEvent, canonical_json, check_entry_json
+from concord.audit.log import (
+    AuditLog,
+    ConsistencyProof,
+    InclusionProof,
+    TreeReader,
+    prove_consistency,
+    prove_inclusion,
+    rebuild_subtree_cache,
+    tree_root,
+)
+from concord.audit.memory import MemoryAuditStore
+from concord.audit.merkle import (
+    EMPTY_ROOT,
+    MerkleFrontier,
+    consistency_path,
+    inclusion_path,
+    leaf_hash,
+    merkle_root,
+    node_hash,
+    root_from_inclusion_path,
+    verify_consistency,
+    verify_inclusion,
+)
+from concord.audit.signing import (
+    SignedTreeHead,
+    Signer,
+    head_message,
+    key_id,
+    load_public_key,
+    public_key_pem,
+    verify_sth,
+)
+from concord.audit.verify import PROBLEM_CODES, AuditProblem, ProblemCode, VerifyReport, verify
+
+__all__ = [
+    "EMPTY_ROOT",
+    "MAX_ENTRY_BYTES",
+    "NODE_STRATUM",
+    "PROBLEM_CODES",
+    "AuditEntry",
+    "AuditEvent",
+    "AuditLog",
+    "AuditProblem",
+    "AuditStore",
+    "ConsistencyProof",
+    "InclusionProof",
+    "MemoryAuditStore",
+    "MerkleFrontier",
+    "ProblemCode",
+    "SignedTreeHead",
+    "Signer",
+    "StoredEntry",
+    "StoredNode",
+    "TreeReader",
+    "VerifyReport",
+    "canonical_json",
+    "check_entry_json",
+    "consistency_path",
+    "head_message",
+    "inclusion_path",
+    "key_id",
+    "leaf_hash",
+    "load_public_key",
+    "merkle_root",
+    "node_hash",
+    "prove_consistency",
+    "prove_inclusion",
+    "public_key_pem",
+    "rebuild_subtree_cache",
+    "root_from_inclusion_path",
+    "tree_root",
+    "verify",
+    "verify_consistency",
+    "verify_inclusion",
+    "verify_sth",
+]
