@@ -16,13 +16,22 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from concord.adapters import migrate
 from concord.adapters.clock import SystemClock
-from concord.adapters.db import create_engine
+from concord.adapters.db import audit_tables, create_engine
 from concord.adapters.identity_store import register_identity_projections
 from concord.adapters.journal import Projector, UnitOfWork, replay
+from concord.adapters.keys import FileKeyStore
 from concord.adapters.memory_bus import InMemoryBus
 from concord.config import Settings
 from concord.domain.ports import Bus, Clock
+from concord.rules import RulesEngine
 from concord.services.accounts import AccountService, LoginThrottle
+from concord.services.audit import AuditService
+from concord.services.picture import PictureService, register_picture_projections
+from concord.services.queries import RecordQueries
+from concord.services.sharing import SharingService
+from concord.services.zones import ZoneService, register_zone_projections
+from concord.sharing import ReleasePolicies
+from concord.tracking import GeoTracker, Region
 
 __all__ = ["Concord", "bootstrap"]
 
@@ -37,10 +46,16 @@ class Concord:
     bus: Bus
     projector: Projector
     accounts: AccountService
+    sharing: SharingService
+    picture: PictureService
+    zones: ZoneService
+    queries: RecordQueries
+    audit: AuditService
+    keys: FileKeyStore
     history_tables: list[sa.Table] = field(default_factory=list)
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.engine, self.projector, self.clock)
+        return UnitOfWork(self.engine, self.projector, self.clock, before_commit=[self.audit.before_commit])
 
     def replay(self) -> int:
         return replay(self.engine, self.projector)
@@ -79,9 +94,14 @@ def bootstrap(
         migrate.upgrade(engine)
     projector = Projector()
     register_identity_projections(projector)
+    register_picture_projections(projector)
+    register_zone_projections(projector)
+
+    keys = FileKeyStore(settings.effective_key_dir)
+    audit = AuditService(engine=engine, tables=audit_tables, signer=keys.audit_signer, clock=clock)
 
     def uow_factory() -> UnitOfWork:
-        return UnitOfWork(engine, projector, clock)
+        return UnitOfWork(engine, projector, clock, before_commit=[audit.before_commit])
 
     accounts = AccountService(
         engine=engine,
@@ -93,6 +113,29 @@ def bootstrap(
         throttle=LoginThrottle(settings.login_max_failures, settings.login_window_s),
         hasher=password_hasher,
     )
+    sharing = SharingService(
+        engine=engine,
+        uow=uow_factory,
+        clock=clock,
+        policies=ReleasePolicies.load(),
+        agencies=accounts.list_agencies(),
+    )
+    accounts.on_agencies_changed.append(sharing.agencies_changed)
+    zones = ZoneService(engine=engine, uow=uow_factory, clock=clock)
+    region = Region(
+        name=settings.region_name,
+        origin_lat=settings.region_lat,
+        origin_lon=settings.region_lon,
+        radius_m=settings.region_radius_m,
+    )
+    picture = PictureService(
+        engine=engine,
+        uow=uow_factory,
+        clock=clock,
+        tracker=GeoTracker(region),
+        rules=RulesEngine(zones.zones()),
+    )
+    zones.on_change.append(picture.replace_zones)
     return Concord(
         settings=settings,
         engine=engine,
@@ -100,4 +143,11 @@ def bootstrap(
         bus=bus,
         projector=projector,
         accounts=accounts,
+        sharing=sharing,
+        picture=picture,
+        zones=zones,
+        queries=RecordQueries(engine=engine, clock=clock, gate=sharing),
+        audit=audit,
+        keys=keys,
+        history_tables=audit.history_tables(),
     )

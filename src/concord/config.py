@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     login_window_s: int = Field(300, gt=0, description="window of the login throttle")
     log_json: bool = Field(False, description="log JSON lines instead of text")
     log_level: str = Field("INFO")
+    region_name: str = Field("border", min_length=1, max_length=64, description="tracking region name")
+    region_lat: float = Field(41.3, ge=-89, le=89, description="origin of the region's local frame")
+    region_lon: float = Field(26.5, ge=-180, le=180, description="origin of the region's local frame")
+    region_radius_m: float = Field(300_000.0, gt=0, le=2_000_000, description="reports beyond are refused")
     bus: Literal["memory", "nats"] = Field("memory", description="message bus adapter")
     nats_url: str = Field("nats://127.0.0.1:4222")
 

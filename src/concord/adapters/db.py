@@ -13,14 +13,20 @@ import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Dialect, Engine
 
+from concord.adapters.audit_sql import define_audit_tables
+
 __all__ = [
     "PROJECTION_TABLES",
     "UtcDateTime",
     "agencies",
     "api_tokens",
+    "audit_tables",
+    "counters",
     "create_engine",
     "journal",
     "metadata",
+    "observations",
+    "records",
     "sessions",
     "users",
 ]
@@ -123,6 +129,57 @@ sessions = sa.Table(
     sa.Column("expires_at", UtcDateTime(), nullable=False),
     sa.Column("revoked", sa.Boolean(), nullable=False, default=False),
 )
+
+# The operational picture: one row per live record (track, alert, incident, task, message, zone, unit),
+# as the release gate sees it: kind, id, marking, exercise flag and the record's fields as JSON.
+records = sa.Table(
+    "records",
+    metadata,
+    sa.Column("kind", sa.String(32), primary_key=True),
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer(), nullable=False),
+    sa.Column("seq", sa.BigInteger(), nullable=False),
+    sa.Column("originator", sa.String(16), nullable=False),
+    sa.Column("marking", sa.JSON(), nullable=False),
+    sa.Column("exercise", sa.Boolean(), nullable=False),
+    sa.Column("status", sa.String(32), nullable=True),
+    sa.Column("lat", sa.Float(), nullable=True),
+    sa.Column("lon", sa.Float(), nullable=True),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.Column("data", sa.JSON(), nullable=False),
+    sa.Index("ix_records_kind_updated", "kind", "updated_at"),
+    sa.Index("ix_records_seq", "seq"),
+)
+
+# Raw observations as received (append-only, never edited): the tracker's input, kept so that nothing
+# acknowledged is lost and the picture can be recomputed.
+observations = sa.Table(
+    "observations",
+    metadata,
+    sa.Column("id", sa.String(80), primary_key=True),
+    sa.Column("received_at", UtcDateTime(), nullable=False),
+    sa.Column("observed_at", UtcDateTime(), nullable=False, index=True),
+    sa.Column("agency", sa.String(16), nullable=False),
+    sa.Column("source", sa.String(120), nullable=False),
+    sa.Column("sensor", sa.String(16), nullable=False),
+    sa.Column("lat", sa.Float(), nullable=False),
+    sa.Column("lon", sa.Float(), nullable=False),
+    sa.Column("identity", sa.String(120), nullable=True),
+    sa.Column("exercise", sa.Boolean(), nullable=False),
+    sa.Column("marking", sa.JSON(), nullable=False),
+    sa.Column("data", sa.JSON(), nullable=False),
+)
+
+# Named counters; "records" numbers every change of the picture, so a stream resumes from a number.
+counters = sa.Table(
+    "counters",
+    metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("value", sa.BigInteger(), nullable=False),
+)
+
+# The tamper-evident audit log (RFC 9162 Merkle tree): history in its own right, never replayed.
+audit_tables = define_audit_tables(metadata)
 
 # Rebuilt by replay, in this order (children last so foreign keys hold).
 PROJECTION_TABLES: list[sa.Table] = [agencies, users, api_tokens]

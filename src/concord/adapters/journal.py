@@ -28,6 +28,7 @@ __all__ = ["Projector", "ProjectorFn", "UnitOfWork", "UnitOfWorkFactory", "read_
 ProjectorFn = Callable[[Connection, JournalEvent], None]
 AfterCommit = Callable[[Sequence[JournalEvent]], None]
 OnAppend = Callable[[Connection, JournalEvent], None]
+BeforeCommit = Callable[[Connection, Sequence[JournalEvent]], None]
 
 # Serialises journal appends on PostgreSQL so that sequence numbers become visible in order: a reader
 # that follows the journal by seq never skips an event committed late by a slower transaction.
@@ -40,6 +41,7 @@ class Projector:
     def __init__(self) -> None:
         self._fns: dict[str, list[ProjectorFn]] = {}
         self.tables: list[sa.Table] = []
+        self.resets: list[Callable[[Connection], None]] = []
 
     def register(self, event_type: str, fn: ProjectorFn) -> None:
         self._fns.setdefault(event_type, []).append(fn)
@@ -48,6 +50,10 @@ class Projector:
         for table in tables:
             if table not in self.tables:
                 self.tables.append(table)
+
+    def add_reset(self, fn: Callable[[Connection], None]) -> None:
+        """Register how to empty a projection that shares a table with data that is not replayed."""
+        self.resets.append(fn)
 
     def apply(self, conn: Connection, event: JournalEvent) -> None:
         for fn in self._fns.get(event.type, ()):
@@ -78,12 +84,14 @@ class UnitOfWork:
         clock: Clock,
         *,
         on_append: Sequence[OnAppend] = (),
+        before_commit: Sequence[BeforeCommit] = (),
         after_commit: Sequence[AfterCommit] = (),
     ) -> None:
         self._engine = engine
         self._projector = projector
         self._clock = clock
         self._on_append = list(on_append)
+        self._before_commit = list(before_commit)
         self._after_commit = list(after_commit)
         self._conn: Connection | None = None
         self._committed = False
@@ -157,7 +165,11 @@ class UnitOfWork:
         return stored
 
     def commit(self) -> None:
+        """Run the before-commit hooks (the audit log) in the transaction, then commit it all."""
         try:
+            if self.events:
+                for hook in self._before_commit:
+                    hook(self.conn, tuple(self.events))
             self.conn.commit()
         except (IntegrityError, OperationalError) as exc:
             raise _translate(exc) from exc
@@ -224,6 +236,8 @@ def replay(
     with engine.begin() as conn:
         for table in reversed(projector.tables):
             conn.execute(table.delete())
+        for reset in projector.resets:
+            reset(conn)
         with engine.connect() as reader:
             for event in read_events(reader):
                 projector.apply(conn, event)

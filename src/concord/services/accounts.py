@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -128,6 +128,7 @@ class AccountService:
         # Verified API tokens, so argon2 runs once per token and not on every request.
         self._token_cache: OrderedDict[str, tuple[str, str, float]] = OrderedDict()
         self._token_cache_lock = threading.Lock()
+        self.on_agencies_changed: list[Callable[[list[Agency]], None]] = []
 
     # -- agencies ------------------------------------------------------------------------------
     def create_agency(
@@ -160,6 +161,9 @@ class AccountService:
                 )
             )
             uow.commit()
+        agencies = self.list_agencies()
+        for listener in self.on_agencies_changed:
+            listener(agencies)
         return Agency(code=code, name=name, kind=kind)
 
     def list_agencies(self) -> list[Agency]:

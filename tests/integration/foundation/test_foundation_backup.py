@@ -39,7 +39,7 @@ def source(tmp_path: Path) -> Concord:
     small_world(concord)
     concord.accounts.issue_token("bp.op", name="feed")
     keys = concord.settings.effective_key_dir
-    keys.mkdir(parents=True)
+    keys.mkdir(parents=True, exist_ok=True)
     (keys / "master.key").write_bytes(b"k" * 32)
     return concord
 

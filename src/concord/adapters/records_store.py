@@ -1,0 +1,193 @@
+"""The operational picture's records table: upsert, get and list records of a kind.
+
+Rows are what the release gate decides on (kind, id, marking, exercise flag, fields). Listing never
+counts or pages here: the caller releases rows for a viewer first, so withheld records never show up in
+a total.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from concord.adapters.db import counters, observations, records
+from concord.domain.marking import Marking
+from concord.domain.observation import Observation
+from concord.domain.record import RecordRow
+
+__all__ = [
+    "RecordRow",
+    "changes_since",
+    "existing_observation_ids",
+    "get_record",
+    "insert_observations",
+    "iter_records",
+    "next_seqs",
+    "upsert_records",
+]
+
+
+def _row(r: Any) -> RecordRow:
+    return RecordRow(
+        kind=r.kind,
+        id=r.id,
+        version=int(r.version),
+        seq=int(r.seq),
+        marking=Marking.from_dict(r.marking),
+        exercise=bool(r.exercise),
+        status=r.status,
+        lat=r.lat,
+        lon=r.lon,
+        updated_at=r.updated_at,
+        data=dict(r.data),
+    )
+
+
+def upsert_records(conn: Connection, rows: Sequence[RecordRow]) -> None:
+    """Insert or replace records (by kind and id) in one statement per batch."""
+    if not rows:
+        return
+    values = [
+        {
+            "kind": r.kind,
+            "id": r.id,
+            "version": r.version,
+            "seq": r.seq,
+            "originator": r.marking.originator,
+            "marking": r.marking.to_dict(),
+            "exercise": r.exercise,
+            "status": r.status,
+            "lat": r.lat,
+            "lon": r.lon,
+            "updated_at": r.updated_at,
+            "data": r.data,
+        }
+        for r in rows
+    ]
+    dialect = conn.dialect.name
+    insert: Any
+    if dialect == "postgresql":
+        insert = postgresql.insert(records)
+    elif dialect == "sqlite":
+        insert = sqlite.insert(records)
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        raise RuntimeError(f"unsupported database {dialect}")
+    excluded = insert.excluded
+    stmt = insert.on_conflict_do_update(
+        index_elements=[records.c.kind, records.c.id],
+        set_={c.name: getattr(excluded, c.name) for c in records.columns if c.name not in ("kind", "id")},
+    )
+    conn.execute(stmt, values)
+
+
+def get_record(conn: Connection, kind: str, record_id: str) -> RecordRow | None:
+    row = conn.execute(sa.select(records).where(records.c.kind == kind, records.c.id == record_id)).first()
+    return _row(row) if row is not None else None
+
+
+def iter_records(
+    conn: Connection,
+    kind: str,
+    *,
+    bbox: tuple[float, float, float, float] | None = None,
+    status: str | None = None,
+    exercise: bool | None = None,
+    updated_after: datetime | None = None,
+    batch: int = 2000,
+) -> Iterator[RecordRow]:
+    """Records of ``kind`` in a stable order (newest first), streamed in batches."""
+    query = sa.select(records).where(records.c.kind == kind)
+    if bbox is not None:
+        west, south, east, north = bbox
+        query = query.where(
+            records.c.lat >= south, records.c.lat <= north, records.c.lon >= west, records.c.lon <= east
+        )
+    if status is not None:
+        query = query.where(records.c.status == status)
+    if exercise is not None:
+        query = query.where(records.c.exercise == exercise)
+    if updated_after is not None:
+        query = query.where(records.c.updated_at > updated_after)
+    query = query.order_by(records.c.updated_at.desc(), records.c.id)
+    result = conn.execution_options(yield_per=batch).execute(query)
+    for row in result:
+        yield _row(row)
+
+
+def insert_observations(conn: Connection, items: Sequence[Observation], received_at: datetime) -> None:
+    if not items:
+        return
+    conn.execute(
+        observations.insert(),
+        [
+            {
+                "id": o.id,
+                "received_at": received_at,
+                "observed_at": o.observed_at,
+                "agency": o.agency,
+                "source": o.source,
+                "sensor": o.sensor.value,
+                "lat": o.lat,
+                "lon": o.lon,
+                "identity": o.identity,
+                "exercise": o.exercise,
+                "marking": o.marking.to_dict(),
+                "data": {
+                    "position_sigma_m": o.position_sigma_m,
+                    "hae_m": o.hae_m,
+                    "course_deg": o.course_deg,
+                    "speed_mps": o.speed_mps,
+                    "callsign": o.callsign,
+                    "target": o.target.value,
+                    "attributes": o.attributes,
+                },
+            }
+            for o in items
+        ],
+    )
+
+
+def next_seqs(conn: Connection, n: int, name: str = "records") -> int:
+    """Reserve ``n`` consecutive change numbers and return the first.
+
+    The counter row is updated inside the caller's transaction, so writers are serialised on it and
+    numbers become visible in order: a reader resuming "after N" never skips a change committed late.
+    """
+    if n <= 0:
+        raise ValueError("n must be positive")
+    result = conn.execute(
+        counters.update()
+        .where(counters.c.name == name)
+        .values(value=counters.c.value + n)
+        .returning(counters.c.value)
+    ).first()
+    if result is None:
+        conn.execute(counters.insert().values(name=name, value=n))
+        return 1
+    return int(result[0]) - n + 1
+
+
+def changes_since(
+    conn: Connection, after_seq: int, *, limit: int = 10_000, newest: bool = False
+) -> list[RecordRow]:
+    """Records changed after ``after_seq``, oldest change first (the resume feed of a stream);
+    with ``newest``, the most recent change first."""
+    order = records.c.seq.desc() if newest else records.c.seq
+    rows = conn.execute(
+        sa.select(records).where(records.c.seq > after_seq).order_by(order).limit(limit)
+    ).all()
+    return [_row(r) for r in rows]
+
+
+def existing_observation_ids(conn: Connection, ids: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(ids), 500):
+        chunk = list(ids[start : start + 500])
+        query = sa.select(observations.c.id).where(observations.c.id.in_(chunk))
+        found.update(r[0] for r in conn.execute(query))
+    return found
