@@ -21,11 +21,13 @@ from concord.adapters.identity_store import register_identity_projections
 from concord.adapters.journal import Projector, UnitOfWork, replay
 from concord.adapters.keys import FileKeyStore
 from concord.adapters.memory_bus import InMemoryBus
+from concord.adapters.nats_bus import NatsBus
 from concord.config import Settings
 from concord.domain.ports import Bus, Clock
 from concord.rules import RulesEngine
 from concord.services.accounts import AccountService, LoginThrottle
 from concord.services.audit import AuditService
+from concord.services.coordination import CoordinationService, register_coordination_projections
 from concord.services.picture import PictureService, register_picture_projections
 from concord.services.queries import RecordQueries
 from concord.services.sharing import SharingService
@@ -52,6 +54,7 @@ class Concord:
     queries: RecordQueries
     audit: AuditService
     keys: FileKeyStore
+    coordination: CoordinationService
     history_tables: list[sa.Table] = field(default_factory=list)
 
     def uow(self) -> UnitOfWork:
@@ -86,6 +89,8 @@ def bootstrap(
 ) -> Concord:
     """Wire a Concord from ``settings``; upgrades the schema unless told not to."""
     clock = clock or SystemClock()
+    if bus is None and settings.bus == "nats":
+        bus = NatsBus.from_url(settings.nats_url, stream_replicas=settings.nats_stream_replicas)
     bus = bus or InMemoryBus()
     if settings.is_sqlite and not settings.database_url:
         Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
@@ -96,6 +101,7 @@ def bootstrap(
     register_identity_projections(projector)
     register_picture_projections(projector)
     register_zone_projections(projector)
+    register_coordination_projections(projector)
 
     keys = FileKeyStore(settings.effective_key_dir)
     audit = AuditService(engine=engine, tables=audit_tables, signer=keys.audit_signer, clock=clock)
@@ -121,7 +127,12 @@ def bootstrap(
         agencies=accounts.list_agencies(),
     )
     accounts.on_agencies_changed.append(sharing.agencies_changed)
-    zones = ZoneService(engine=engine, uow=uow_factory, clock=clock)
+    zones = ZoneService(
+        engine=engine,
+        uow=uow_factory,
+        clock=clock,
+        agencies=lambda: [a.code for a in accounts.list_agencies()],
+    )
     region = Region(
         name=settings.region_name,
         origin_lat=settings.region_lat,
@@ -136,6 +147,17 @@ def bootstrap(
         rules=RulesEngine(zones.zones()),
     )
     zones.on_change.append(picture.replace_zones)
+    coordination = CoordinationService(
+        engine=engine,
+        uow=uow_factory,
+        clock=clock,
+        zones=zones,
+        accounts=accounts,
+        sharing=sharing,
+        picture=picture,
+    )
+    zones.on_change.append(coordination.zones_changed)
+    picture.subscribe(coordination.on_picture_change)
     return Concord(
         settings=settings,
         engine=engine,
@@ -146,8 +168,9 @@ def bootstrap(
         sharing=sharing,
         picture=picture,
         zones=zones,
-        queries=RecordQueries(engine=engine, clock=clock, gate=sharing),
+        queries=RecordQueries(engine=engine, clock=clock, gate=sharing, on_release=audit.record_releases),
         audit=audit,
         keys=keys,
         history_tables=audit.history_tables(),
+        coordination=coordination,
     )

@@ -174,8 +174,8 @@ class UnitOfWork:
         except (IntegrityError, OperationalError) as exc:
             raise _translate(exc) from exc
         self._committed = True
-        for hook in self._after_commit:
-            hook(tuple(self.events))
+        for notify in self._after_commit:
+            notify(tuple(self.events))
 
     def rollback(self) -> None:
         self.conn.rollback()

@@ -28,6 +28,7 @@ __all__ = [
     "insert_observations",
     "iter_records",
     "next_seqs",
+    "records_of_originator",
     "upsert_records",
 ]
 
@@ -191,3 +192,10 @@ def existing_observation_ids(conn: Connection, ids: Sequence[str]) -> set[str]:
         query = sa.select(observations.c.id).where(observations.c.id.in_(chunk))
         found.update(r[0] for r in conn.execute(query))
     return found
+
+
+def records_of_originator(conn: Connection, agency: str, *, limit: int = 50_000) -> list[RecordRow]:
+    query = (
+        sa.select(records).where(records.c.originator == agency).order_by(records.c.seq.desc()).limit(limit)
+    )
+    return [_row(r) for r in conn.execute(query)]

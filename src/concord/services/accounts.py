@@ -166,6 +166,12 @@ class AccountService:
             listener(agencies)
         return Agency(code=code, name=name, kind=kind)
 
+    def default_marking(self, agency: str) -> Marking:
+        """The marking an agency's feeds carry unless they say otherwise: RESTRICTED, TLP:AMBER,
+        releasable to every agency — so what a partner actually receives is decided by the agreements."""
+        codes = frozenset(a.code for a in self.list_agencies())
+        return Marking(classification="RESTRICTED", originator=agency, rel_to=codes, tlp=Tlp.AMBER)
+
     def list_agencies(self) -> list[Agency]:
         with self._engine.connect() as conn:
             return store.list_agencies(conn)

@@ -26,16 +26,18 @@ from concord.audit import (
     SignedTreeHead,
     Signer,
     VerifyReport,
+    public_key_pem,
     verify,
 )
 from concord.domain.events import JournalEvent
 from concord.domain.identity import Viewer
 from concord.domain.ports import Clock
-from concord.sharing import ReleaseResult, Withheld
+from concord.sharing import ReleaseDecision, ReleaseResult
 
 __all__ = ["AuditService"]
 
-MAX_IDS_PER_ENTRY = 500
+# Keeps an entry well under the audit log's 64 KiB entry limit.
+MAX_DECISIONS_PER_ENTRY = 150
 
 
 class AuditService:
@@ -66,6 +68,9 @@ class AuditService:
     def public_key(self) -> Any:
         return self.signer.public_key
 
+    def public_key_pem(self) -> str:
+        return public_key_pem(self.public_key).decode()
+
     def store_on_engine(self) -> SqlAuditStore:
         return self._store
 
@@ -90,61 +95,59 @@ class AuditService:
         self.log.with_store(self._store.on(conn)).append_many(entries)
 
     # -- release decisions ---------------------------------------------------------------------
-    def record_releases(self, viewer: Viewer, results: Iterable[ReleaseResult], *, path: str) -> int:
-        """Append one entry per (decision, originator, kind) group of this request's decisions."""
-        groups: dict[tuple[str, str, str], list[ReleaseResult]] = defaultdict(list)
+    def record_releases(self, viewer: Viewer, results: Iterable[ReleaseResult], path: str) -> int:
+        """Append this request's decisions, grouped by (decision, originator, kind), one line per record."""
+        groups: dict[tuple[str, str, str], list[ReleaseDecision]] = defaultdict(list)
         for result in results:
-            if isinstance(result, Withheld):
-                key = ("withheld", result.marking.originator, result.record_kind)
-            else:
-                record = result.record
-                key = (result.explanation.decision, record.marking.originator, record.kind)
-            groups[key].append(result)
+            decision = result.decision_record()
+            groups[(decision.decision, decision.originator, decision.record_kind)].append(decision)
         events: list[AuditEvent] = []
-        for (decision, originator, kind), items in sorted(groups.items()):
-            for start in range(0, len(items), MAX_IDS_PER_ENTRY):
-                chunk = items[start : start + MAX_IDS_PER_ENTRY]
-                events.append(self._release_event(viewer, decision, originator, kind, chunk, path))
+        for (decision_kind, originator, kind), items in sorted(groups.items()):
+            for start in range(0, len(items), MAX_DECISIONS_PER_ENTRY):
+                chunk = items[start : start + MAX_DECISIONS_PER_ENTRY]
+                policies = sorted({p for d in chunk for p in d.policy_ids})
+                events.append(
+                    AuditEvent(
+                        actor=viewer.user_id,
+                        agency=viewer.agency,
+                        action="release",
+                        record_kind=kind,
+                        record_id=chunk[0].record_id if len(chunk) == 1 else "",
+                        decision=decision_kind,
+                        policy=",".join(policies) or None,
+                        details={
+                            "originator": originator,
+                            "path": path,
+                            "decisions": [_compact(d) for d in chunk],
+                        },
+                        at=chunk[0].at,
+                    )
+                )
         if events:
             with self._lock:
                 self.log.append_many(events)
         return len(events)
 
-    def _release_event(
-        self, viewer: Viewer, decision: str, originator: str, kind: str, items: list[ReleaseResult], path: str
-    ) -> AuditEvent:
-        ids: list[str] = []
-        policies: set[str] = set()
-        agreements: set[str] = set()
-        categories: set[str] = set()
-        reasons: set[str] = set()
-        redacted: set[str] = set()
-        for r in items:
-            exp = r.explanation
-            ids.append(r.record_id if isinstance(r, Withheld) else r.record.record_id)
-            policies.update(exp.policy_ids)
-            agreements.update(exp.agreement_ids)
-            categories.update(exp.categories)
-            reasons.update(exp.deny_reasons)
-            redacted.update(exp.redacted_fields)
-        return AuditEvent(
-            actor=viewer.user_id,
-            agency=viewer.agency,
-            action="release",
-            record_kind=kind,
-            record_id=ids[0] if len(ids) == 1 else "",
-            decision=decision,
-            policy=",".join(sorted(policies)) or None,
-            details={
-                "originator": originator,
-                "record_ids": ids,
-                "path": path,
-                "agreement_ids": sorted(agreements),
-                "categories": sorted(categories),
-                "deny_reasons": sorted(reasons),
-                "redacted_fields": sorted(redacted),
-            },
-        )
+    def decisions_between(self, start: datetime, end: datetime) -> list[ReleaseDecision]:
+        """Every release decision recorded in [start, end), oldest first (for access reports)."""
+        out: list[ReleaseDecision] = []
+        size = self.size()
+        step = 5000
+        for begin in range(0, size, step):
+            for entry in self.log.entries(begin, min(size, begin + step)):
+                if entry.action != "release" or not (start <= entry.at < end):
+                    continue
+                base = {
+                    "record_kind": entry.record_kind,
+                    "originator": entry.details.get("originator", ""),
+                    "viewer_user_id": entry.actor,
+                    "viewer_agency": entry.agency,
+                    "at": entry.at.isoformat(),
+                    "decision": entry.decision or "withheld",
+                }
+                for item in entry.details.get("decisions", []):
+                    out.append(ReleaseDecision.from_dict({**base, **item}))
+        return out
 
     # -- auditors ------------------------------------------------------------------------------
     def sign_head(self) -> SignedTreeHead:
@@ -169,16 +172,18 @@ class AuditService:
     def verify(self) -> VerifyReport:
         return verify(self._store, self.signer.public_key)
 
-    def releases_between(self, start: datetime, end: datetime) -> list[AuditEntry]:
-        """Release entries recorded in [start, end), oldest first (for access reports)."""
-        out: list[AuditEntry] = []
-        size = self.size()
-        step = 5000
-        for begin in range(0, size, step):
-            for entry in self.log.entries(begin, min(size, begin + step)):
-                if entry.action == "release" and start <= entry.at < end:
-                    out.append(entry)
-        return out
-
     def history_tables(self) -> list[sa.Table]:
         return [self.tables.entries, self.tables.heads, self.tables.nodes]
+
+
+def _compact(decision: ReleaseDecision) -> dict[str, Any]:
+    return {
+        "record_id": decision.record_id,
+        "deny_reasons": list(decision.deny_reasons),
+        "policy_ids": list(decision.policy_ids),
+        "agreement_ids": list(decision.agreement_ids),
+        "categories": list(decision.categories),
+        "redacted_fields": list(decision.redacted_fields),
+        "banner": decision.banner,
+        "exercise": decision.exercise,
+    }

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from concord.domain.agreement import Agreement
 from concord.domain.errors import NotFound
 from concord.domain.identity import AgencyKind, Role
 from concord.services.accounts import AccountService
+from concord.services.sharing import SharingService
 
-__all__ = ["DEMO_AGENCIES", "DemoLogin", "ensure_demo_world"]
+__all__ = ["DEMO_AGENCIES", "DemoLogin", "ensure_demo_agreements", "ensure_demo_world"]
 
 DEMO_AGENCIES: tuple[tuple[str, str, AgencyKind], ...] = (
     ("BP", "Border Police", AgencyKind.BORDER_POLICE),
@@ -79,3 +82,38 @@ def ensure_demo_world(accounts: AccountService) -> list[DemoLogin]:
                 )
             logins.append(DemoLogin(username, demo_password(username), code, role))
     return logins
+
+
+def ensure_demo_agreements(sharing: SharingService, at: datetime) -> None:
+    """The demo's sharing agreements (signed once): every agency shares with the joint operations
+    centre; coast guard and customs share law-enforcement-sensitive records both ways; border police and
+    immigration share personal data; border police and coast guard share their pictures both ways."""
+    existing = {a.agreement_id for a in sharing.agreements()}
+    since = at - timedelta(days=1)
+    plan: list[tuple[str, str, frozenset[str], frozenset[str]]] = [
+        (code, "JOC", frozenset({"LAW-ENFORCEMENT-SENSITIVE", "PII"}), frozenset({"person_name"}))
+        for code, _, _ in DEMO_AGENCIES
+        if code != "JOC"
+    ]
+    plan += [
+        ("CG", "CUS", frozenset({"LAW-ENFORCEMENT-SENSITIVE"}), frozenset()),
+        ("CUS", "CG", frozenset({"LAW-ENFORCEMENT-SENSITIVE"}), frozenset()),
+        ("BP", "IMM", frozenset({"PII"}), frozenset({"person_name", "document_number"})),
+        ("BP", "CG", frozenset(), frozenset()),
+        ("CG", "BP", frozenset(), frozenset()),
+    ]
+    for owner, partner, categories, fields in plan:
+        agreement_id = f"demo-{owner.lower()}-{partner.lower()}"
+        if agreement_id in existing:
+            continue
+        sharing.sign(
+            Agreement(
+                agreement_id=agreement_id,
+                owner=owner,
+                partner=partner,
+                valid_from=since,
+                categories=categories,
+                fields=fields,
+            ),
+            actor="demo",
+        )

@@ -252,6 +252,10 @@ class PictureService:
             rows = [store.get_record(conn, "alert", str(i)) for i in dict.fromkeys(ids)]
         return [r for r in rows if r is not None]
 
+    def announce(self, rows: Sequence[RecordRow]) -> None:
+        """Publish records another service committed (incidents, tasks, messages) to the listeners."""
+        self._announce(rows)
+
     def _announce(self, rows: Sequence[RecordRow]) -> None:
         if not rows:
             return

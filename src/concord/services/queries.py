@@ -7,7 +7,7 @@ a page, an aggregate or a change feed. A record the viewer may not see is report
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -19,7 +19,7 @@ from concord.domain.identity import Viewer
 from concord.domain.ports import Clock
 from concord.domain.record import RecordRow
 from concord.services.records import shareable_of
-from concord.sharing import ReleaseGate, Visible, Withheld
+from concord.sharing import ReleaseGate, ReleaseResult, Visible, Withheld
 
 __all__ = ["Change", "GateSource", "Page", "RecordQueries"]
 
@@ -53,10 +53,23 @@ class GateSource(Protocol):
 class RecordQueries:
     """Release-aware reads of the records table."""
 
-    def __init__(self, *, engine: Engine, clock: Clock, gate: GateSource) -> None:
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        clock: Clock,
+        gate: GateSource,
+        on_release: Callable[[Viewer, Sequence[ReleaseResult], str], object] | None = None,
+    ) -> None:
         self._engine = engine
         self._clock = clock
         self._gate = gate
+        self._on_release = on_release
+
+    def _record(self, viewer: Viewer, results: Sequence[ReleaseResult], path: str) -> None:
+        # What each agency received, and every withheld request, goes to the audit log.
+        if self._on_release is not None and results:
+            self._on_release(viewer, results, path)
 
     @property
     def gate(self) -> ReleaseGate:
@@ -95,7 +108,9 @@ class RecordQueries:
         with self._engine.connect() as conn:
             rows = list(store.iter_records(conn, kind, bbox=bbox, status=status, exercise=exercise))
         visible = self.release_rows(rows, viewer, exercise=exercise)
-        return Page(items=visible[offset : offset + limit], total=len(visible))
+        page = visible[offset : offset + limit]
+        self._record(viewer, page, f"list:{kind}")
+        return Page(items=page, total=len(visible))
 
     def get(self, kind: str, record_id: str, viewer: Viewer) -> Visible:
         _check_kind(kind)
@@ -106,6 +121,7 @@ class RecordQueries:
         result = self.gate.release(
             shareable_of(row), viewer, self._clock.now(), exercise_session=row.exercise
         )
+        self._record(viewer, [result], f"get:{kind}")
         if isinstance(result, Withheld):
             raise NotFound(f"no such {kind}")
         return result
@@ -118,6 +134,17 @@ class RecordQueries:
         if row is None:
             raise NotFound(f"no such {kind}")
         return row
+
+    def stored(self, kind: str, record_id: str) -> RecordRow | None:
+        """The stored row, unreleased: for auditors' explanations and services, never for egress."""
+        _check_kind(kind)
+        with self._engine.connect() as conn:
+            return store.get_record(conn, kind, record_id)
+
+    def rows_of_originator(self, agency: str, *, limit: int = 50_000) -> list[RecordRow]:
+        """The records an agency originated (what an agreement change of theirs could affect)."""
+        with self._engine.connect() as conn:
+            return store.records_of_originator(conn, agency, limit=limit)
 
     def changes(
         self,

@@ -21,6 +21,7 @@ from concord.domain.agreement import (
     AgreementRevoked,
     AgreementSet,
     AgreementSigned,
+    AgreementVocabulary,
     agreement_event_from_dict,
 )
 from concord.domain.errors import Conflict, InvalidInput, NotFound
@@ -127,10 +128,7 @@ class SharingService:
         return self.gate.agreements.apply(change)
 
     def _check_agencies(self, agreement: Agreement) -> None:
-        known = {a.code for a in self._agencies}
-        for field in ("owner", "partner"):
-            if getattr(agreement, field) not in known:
-                raise InvalidInput(f"unknown agency {getattr(agreement, field)!r}", details={"field": field})
+        AgreementVocabulary(agencies=frozenset(a.code for a in self._agencies)).validate(agreement)
 
     def _commit(self, event: AgreementEvent, actor: str, owner: str) -> None:
         with self._lock:

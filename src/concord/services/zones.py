@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,11 +23,14 @@ from concord.rules import parse_zones, to_geojson
 __all__ = ["ZoneService", "register_zone_projections", "zone_marking"]
 
 
-def zone_marking(zone: Zone, importer_agency: str) -> Marking:
-    """Zones are shared geography unless the file marks them: unclassified, TLP:GREEN, to all."""
+def zone_marking(zone: Zone, importer_agency: str, agencies: Sequence[str] = ()) -> Marking:
+    """Zones are shared geography unless the file marks them: unclassified, TLP:GREEN, REL TO every
+    agency known at import time."""
     if zone.marking is not None:
         return zone.marking
-    return Marking(classification="UNCLASSIFIED", originator=importer_agency, tlp=Tlp.GREEN)
+    return Marking(
+        classification="UNCLASSIFIED", originator=importer_agency, rel_to=frozenset(agencies), tlp=Tlp.GREEN
+    )
 
 
 def _zones_imported(conn: Connection, event: JournalEvent) -> None:
@@ -76,7 +80,9 @@ class ZoneService:
         uow: UnitOfWorkFactory,
         clock: Clock,
         on_change: Sequence[Callable[[list[Zone]], None]] = (),
+        agencies: Callable[[], Sequence[str]] = tuple,
     ) -> None:
+        self._agencies = agencies
         self._engine = engine
         self._uow = uow
         self._clock = clock
@@ -86,7 +92,8 @@ class ZoneService:
         self, data: bytes | str, *, actor: str, agency: str, repair: bool = False
     ) -> list[Zone]:
         """Validate a FeatureCollection and record it; zones with existing ids are replaced."""
-        zones = parse_zones(data, repair=repair)
+        known = list(self._agencies())
+        zones = [replace(z, marking=zone_marking(z, agency, known)) for z in parse_zones(data, repair=repair)]
         geojson = to_geojson(zones)
         with self._uow() as uow:
             uow.append(

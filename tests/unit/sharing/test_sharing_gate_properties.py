@@ -6,11 +6,12 @@ Cedar policy files, and is run on generated records, viewers and agreements.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.reference_rules import Expected
+from tests.reference_rules import reference as shared_reference
 from tests.unit.sharing.sharing_support import AGENCIES, AT
 
 from concord.domain.agreement import Agreement, AgreementSet
@@ -103,80 +104,9 @@ def cases(draw: st.DrawFn) -> tuple[Shareable, Viewer, AgreementSet, bool]:
     return record, viewer, agreements, draw(RARELY)
 
 
-@dataclass(frozen=True)
-class Expected:
-    decision: str
-    reasons: frozenset[str]
-    redacted: dict[str, frozenset[str]]
-
-
 def reference(record: Shareable, viewer: Viewer, agreements: AgreementSet, session: bool) -> Expected:
-    """The rules of docs/security.md, written without looking at the Cedar files."""
-    m = record.marking
-    levels = DEFAULT_LADDER.levels
-    if m.classification not in levels:
-        return Expected("withheld", frozenset({"invalid-marking"}), {})
-    classification = levels.index(m.classification)
-    clearance = levels.index(viewer.clearance) if viewer.clearance in levels else -1
-    own = viewer.agency == m.originator
-    auditor = Role.AUDITOR in viewer.roles
-    own_auditor = auditor and own
-    community = not m.categories and m.tlp in (Tlp.CLEAR, Tlp.GREEN)
-    in_force = [a for a in agreements.between(m.originator, viewer.agency) if a.in_force_at(AT)]
-    covered_categories = frozenset().union(*(a.categories for a in in_force))
-    covered_fields = frozenset().union(*(a.fields for a in in_force))
-    statuses = {a.status_at(AT) for a in agreements.between(m.originator, viewer.agency)}
-    whole = record.record_categories
-    immigration = KINDS.get(viewer.agency) == "immigration"
-
-    reasons: set[str] = set()
-    if record.exercise != session:
-        reasons.add("exercise-separation")
-    if clearance < classification and not own_auditor:
-        reasons.add("above-clearance")
-    if not own:
-        if viewer.agency not in m.rel_to:
-            reasons.add("not-releasable")
-        if m.tlp is Tlp.AMBER_STRICT or (m.tlp is Tlp.RED and viewer.user_id not in m.recipients):
-            reasons.add("tlp")
-        if not in_force and not community:
-            for status in ("revoked", "expired", "not-yet-valid"):
-                if status in statuses:
-                    reasons.add(f"agreement-{status}")
-                    break
-            else:
-                reasons.add("no-agreement")
-        if "INTEL-SOURCE" in whole or ("BIOMETRIC" in whole and not immigration):
-            reasons.add("category-forbidden")
-        if not whole <= covered_categories:
-            reasons.add("category-not-covered")
-    if not whole <= viewer.categories and not own_auditor:
-        reasons.add("need-to-know")
-    permitted = own or bool(in_force) or community
-    if reasons or not permitted:
-        return Expected("withheld", frozenset(reasons or {"not-permitted"}), {})
-
-    redacted: dict[str, frozenset[str]] = {}
-    for name in record.fields:
-        category = DEFAULT_FIELD_CATEGORIES.get(name, "")
-        why: set[str] = set()
-        if clearance < classification:
-            why.add("above-clearance")
-        if auditor and not whole <= viewer.categories:
-            why.add("need-to-know")
-        if category and not own:
-            if category == "INTEL-SOURCE" or (category == "BIOMETRIC" and not immigration):
-                why.add("category-forbidden")
-            if category not in covered_categories:
-                why.add("category-not-covered")
-            if name not in covered_fields:
-                why.add("field-not-releasable")
-        if category and category not in viewer.categories:
-            why.add("need-to-know")
-        if why:
-            redacted[name] = frozenset(why)
-    decision = "redacted" if redacted else "full"
-    return Expected(decision, frozenset(r for v in redacted.values() for r in v), redacted)
+    """The rules of docs/security.md, restated apart from the Cedar files (tests/reference_rules.py)."""
+    return shared_reference(record, viewer, agreements, session, at=AT, agency_kinds=KINDS)
 
 
 def observed(gate: ReleaseGate, record: Shareable, viewer: Viewer, session: bool) -> Expected:
