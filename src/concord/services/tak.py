@@ -40,7 +40,7 @@ from concord.ingest import ChatMessage
 from concord.services.picture import PictureChange
 from concord.services.queries import GateSource
 from concord.services.records import shareable_of
-from concord.sharing import ReleaseGate, Shareable, Withheld
+from concord.sharing import ReleaseGate, Shareable, Visible, Withheld
 
 __all__ = ["ClassKey", "TakHub", "TakHubStats", "TakPeer", "current_rows"]
 
@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 ClassKey = tuple[str, frozenset[Role], str, frozenset[str], bool]
 _RecordKey = tuple[str, str]
 _Item = tuple[str, bytes]  # (CoT uid, event bytes)
+_Shown = tuple[str, bytes, int]  # (CoT uid, event bytes, change number of the record encoded)
 
 DEFAULT_KINDS = frozenset({"track", "alert", "incident"})
 
@@ -90,7 +91,7 @@ class _ViewerClass:
     viewer: Viewer
     exercise: bool
     peers: list[TakPeer] = field(default_factory=list)
-    current: dict[_RecordKey, _Item] = field(default_factory=dict)
+    current: dict[_RecordKey, _Shown] = field(default_factory=dict)
 
 
 def current_rows(
@@ -228,8 +229,9 @@ class TakHub:
         now = self._clock.now()
         gate = self._gates.gate
         deletes: dict[str, bytes] = {}
+        shareables: dict[_RecordKey, Shareable] = {}
         for cls in list(self._classes.values()):
-            items = self._refresh(cls, relevant, gate, now, deletes, all_rows=False)
+            items = self._refresh(cls, relevant, gate, now, deletes, all_rows=False, shareables=shareables)
             self._deliver(cls.peers, items)
         self._publish_private(relevant, gate, now, deletes)
 
@@ -253,10 +255,12 @@ class TakHub:
             del self._latest[key]
         rows = list(self._latest.values())
         deletes: dict[str, bytes] = {}
+        shareables: dict[_RecordKey, Shareable] = {}
         for cls in list(self._classes.values()):
             for key in [k for k in cls.current if k not in self._latest]:
                 del cls.current[key]  # aged out: its stale time passed long ago
-            self._deliver(cls.peers, self._refresh(cls, rows, gate, now, deletes, all_rows=True))
+            items = self._refresh(cls, rows, gate, now, deletes, all_rows=True, shareables=shareables)
+            self._deliver(cls.peers, items)
         self._publish_private(rows, gate, now, deletes, only_changes=True)
 
     def _refresh(
@@ -268,10 +272,12 @@ class TakHub:
         deletes: dict[str, bytes],
         *,
         all_rows: bool = True,
+        shareables: dict[_RecordKey, Shareable] | None = None,
     ) -> list[_Item]:
         """Release ``rows`` to the class; update what it shows; return the events to send."""
         items: list[_Item] = []
         current = cls.current
+        cache = shareables if shareables is not None else {}
         for row in rows:
             if row.exercise != cls.exercise or _names_recipients(row):
                 continue
@@ -282,33 +288,45 @@ class TakHub:
                     del current[key]
                     items.append((previous[0], self._delete(previous[0], deletes, now)))
                 continue
-            item = self._release_one(row, cls.viewer, cls.exercise, gate, now)
-            if item is None:
+            shareable = cache.get(key)
+            if shareable is None:
+                shareable = cache[key] = shareable_of(row)
+            released = self._release(shareable, cls.viewer, cls.exercise, gate, now)
+            if released is None:
                 if previous is not None:
                     del current[key]
                     items.append((previous[0], self._delete(previous[0], deletes, now)))
                 continue
+            if all_rows and previous is not None and previous[2] == row.seq:
+                continue  # a sweep sends only what changed; an unchanged record is not re-encoded
+            item = self._encode(row, released, now)
+            if item is None:
+                continue
             if previous is not None and previous[0] != item[0]:
                 items.append((previous[0], self._delete(previous[0], deletes, now)))
-            if all_rows and previous is not None and previous[1] == item[1]:
-                continue  # a sweep sends only what changed
-            current[key] = item
+            current[key] = (item[0], item[1], row.seq)
             items.append(item)
         return items
+
+    def _release(
+        self, shareable: Shareable, viewer: Viewer, exercise: bool, gate: ReleaseGate, now: datetime
+    ) -> Visible | None:
+        self.stats.releases += 1
+        result = gate.release(shareable, viewer, now, exercise_session=exercise)
+        return None if isinstance(result, Withheld) else result
+
+    def _encode(self, row: RecordRow, released: Visible, now: datetime) -> _Item | None:
+        payload = encode_released(released, now=now, encoding=self._encoding)
+        if payload is None:
+            return None
+        self.stats.encodings += 1
+        return cot_uid(row.kind, row.id, released.record.fields), payload
 
     def _release_one(
         self, row: RecordRow, viewer: Viewer, exercise: bool, gate: ReleaseGate, now: datetime
     ) -> _Item | None:
-        self.stats.releases += 1
-        shareable = shareable_of(row)
-        result = gate.release(shareable, viewer, now, exercise_session=exercise)
-        if isinstance(result, Withheld):
-            return None
-        payload = encode_released(result, now=now, encoding=self._encoding)
-        if payload is None:
-            return None
-        self.stats.encodings += 1
-        return cot_uid(row.kind, row.id, result.record.fields), payload
+        released = self._release(shareable_of(row), viewer, exercise, gate, now)
+        return None if released is None else self._encode(row, released, now)
 
     def _publish_private(
         self,
