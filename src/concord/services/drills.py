@@ -29,7 +29,7 @@ from concord.adapters.clock import ManualClock
 from concord.adapters.journal import read_events
 from concord.bootstrap import Concord, bootstrap
 from concord.config import Settings
-from concord.domain.errors import ConcordError, InvalidInput, NotFound
+from concord.domain.errors import ConcordError, Conflict, InvalidInput, NotFound
 from concord.domain.events import JournalEvent, envelope
 from concord.domain.identity import Role, User
 from concord.domain.marking import Marking, Tlp
@@ -150,7 +150,13 @@ class DrillService:
             raise InvalidInput("a drill runs on a manual clock; bootstrap Concord with ManualClock")
         if not (speed >= 0 and speed < float("inf")):
             raise InvalidInput("speed must be a finite number, 0 or more", details={"field": "speed"})
-        scenario = Scenario.from_config(plan.scenario)
+        if any(e.payload.get("exercise_id") == plan.id for e in self.events(types=[DrillStarted.type])):
+            raise Conflict(
+                f"exercise {plan.id!r} has already run on this database; give the plan a new id",
+                details={"field": "id"},
+            )
+        # Observation ids carry the run id: the plan id keeps two exercises' reports apart.
+        scenario = Scenario.from_config(plan.scenario.model_copy(update={"run_id": plan.id}))
         if scenario.start < clock.now():
             raise InvalidInput(
                 "the scenario starts before the clock's current time; start it later",
@@ -374,11 +380,10 @@ class DrillService:
             return 1
         if action.kind == "open-incident":
             alert_id, agency = action.args
-            coordination = getattr(self._c, "coordination", None)
-            if coordination is None:
-                return 0
             try:
-                coordination.open_from_alert(alert_id, users[agency], title=f"{EXERCISE_PREFIX} {alert_id}")
+                self._c.coordination.open_from_alert(
+                    alert_id, users[agency], title=f"{EXERCISE_PREFIX} {alert_id}"
+                )
             except ConcordError as exc:
                 # A responder may not be the agency the alert was routed to: that is a drill finding.
                 log.info("drill responder of %s could not open an incident for %s: %s", agency, alert_id, exc)

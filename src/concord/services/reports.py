@@ -200,6 +200,7 @@ class ReportService:
             exercise_id=exercise,
             start=None if exercise else scoped[0].occurred_at,
             end=None if exercise else scoped[-1].occurred_at + timedelta(seconds=1),
+            exercise=is_exercise,
         )
         timeline = [
             TimelineItem(
@@ -301,7 +302,7 @@ class ReportService:
             e for e in self._drills.events() if e.exercise == exercise and start <= e.occurred_at <= end
         ]
         released, withheld = self._release(events, viewer)
-        kpis = compute_kpis(released, start=start, end=end + timedelta(seconds=1)) if not exercise else None
+        kpis = compute_kpis(released, start=start, end=end + timedelta(seconds=1), exercise=exercise)
         raised = [e for e in released if e.type == "AlertRaised"]
         by_kind = Counter(str(e.payload["alert"]["kind"]) for e in raised)
         by_agency = Counter(e.agency for e in raised)
