@@ -11,6 +11,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
+if ! scripts/system-deps.sh && [ "${CI:-}" = "true" ]; then
+  echo "CI needs the Debian packages above and they could not be installed" >&2
+  exit 1
+fi
+
 if [ -z "${CONCORD_TEST_PG_URL:-}" ]; then
   if scripts/pg-cluster.sh install; then
     pg_dir=$(mktemp -d /tmp/concord-test-pg.XXXXXX)

@@ -22,6 +22,7 @@ from concord.adapters.journal import Projector, UnitOfWork, replay
 from concord.adapters.keys import FileKeyStore
 from concord.adapters.memory_bus import InMemoryBus
 from concord.adapters.nats_bus import NatsBus
+from concord.adapters.records_store import register_key_ring, rewrap_sealed_records
 from concord.config import Settings
 from concord.domain.ports import Bus, Clock
 from concord.rules import RulesEngine
@@ -62,6 +63,17 @@ class Concord:
 
     def replay(self) -> int:
         return replay(self.engine, self.projector)
+
+    def rotate_master_key(self) -> int:
+        """Add a new master key version and re-wrap every sealed record's data key under it.
+
+        The new ring (which keeps the old versions) is saved first, so a failure part-way leaves every
+        record readable; returns how many records were re-wrapped.
+        """
+        ring = self.keys.key_ring().rotate()
+        self.keys.save_key_ring(ring)
+        with self.engine.begin() as conn:
+            return rewrap_sealed_records(conn, ring)
 
     def schema_revision(self) -> str | None:
         return migrate.current_revision(self.engine)
@@ -104,6 +116,7 @@ def bootstrap(
     register_coordination_projections(projector)
 
     keys = FileKeyStore(settings.effective_key_dir)
+    register_key_ring(engine, keys.key_ring)
     audit = AuditService(engine=engine, tables=audit_tables, signer=keys.audit_signer, clock=clock)
 
     def uow_factory() -> UnitOfWork:
@@ -147,6 +160,8 @@ def bootstrap(
         rules=RulesEngine(zones.zones()),
     )
     zones.on_change.append(picture.replace_zones)
+    # Zone imports reach live streams and TAK clients like every other change.
+    zones.on_change.append(lambda _zones: picture.announce(zones.rows()))
     coordination = CoordinationService(
         engine=engine,
         uow=uow_factory,

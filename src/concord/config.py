@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     cot_tcp_port: int = Field(0, ge=0, le=65535, description="plain CoT TCP port; 0 disables it")
     cot_tcp_agency: str = Field("", description="agency a plain-TCP CoT connection is bound to")
     cot_tls_port: int = Field(0, ge=0, le=65535, description="CoT TLS port; 0 disables it")
+    cot_tcp_user: str = Field("", max_length=64, description="user plain-TCP CoT reports are attributed to")
     secret_key: SecretStr = Field(SecretStr(DEMO_SECRET), description="signs session tokens")
     key_dir: Path | None = Field(None, description="master and signing keys; default data_dir/keys")
     token_ttl_s: int = Field(8 * 3600, gt=0, description="lifetime of a bearer token from /api/auth/token")
@@ -51,7 +52,16 @@ class Settings(BaseSettings):
     region_lon: float = Field(26.5, ge=-180, le=180, description="origin of the region's local frame")
     region_radius_m: float = Field(300_000.0, gt=0, le=2_000_000, description="reports beyond are refused")
     bus: Literal["memory", "nats"] = Field("memory", description="message bus adapter")
-    nats_url: str = Field("nats://127.0.0.1:4222")
+    nats_url: str = Field("nats://127.0.0.1:4222", description="NATS servers, comma-separated")
+    nats_stream_replicas: int = Field(1, ge=1, le=5, description="JetStream replicas (3 in a cluster)")
+    role: Literal["api", "ingest", "tracker", "rules", "egress", "all"] = Field(
+        "all", description="what this process runs when the bus is NATS"
+    )
+    partitions: str = Field(
+        "", max_length=4000, description="regions as name:lon_min:lon_max,...; empty: one region"
+    )
+    lease_ttl_s: float = Field(6.0, ge=1.0, le=300.0, description="a dead worker's regions move after this")
+    worker_id: str = Field("", max_length=64, description="lease owner name; empty: host-pid")
 
     @field_validator("database_url")
     @classmethod

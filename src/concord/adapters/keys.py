@@ -23,6 +23,7 @@ class FileKeyStore:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self._signer: Signer | None = None
+        self._ring: KeyRing | None = None
 
     def __repr__(self) -> str:
         return f"FileKeyStore(directory={str(self.directory)!r})"
@@ -48,15 +49,19 @@ class FileKeyStore:
         return self._signer
 
     def key_ring(self) -> KeyRing:
-        env = os.environ.get("CONCORD_MASTER_KEY")
-        if env:
-            return KeyRing.from_bytes(base64.b64decode(env))
-        path = self.directory / MASTER_KEY_FILE
-        if path.exists():
-            return KeyRing.from_bytes(path.read_bytes())
-        ring = KeyRing.generate()
-        self.save_key_ring(ring)
-        return ring
+        """The master key ring that wraps the data keys of personal data (made on first use)."""
+        if self._ring is None:
+            env = os.environ.get("CONCORD_MASTER_KEY")
+            path = self.directory / MASTER_KEY_FILE
+            if env:
+                self._ring = KeyRing.from_bytes(base64.b64decode(env))
+            elif path.exists():
+                self._ring = KeyRing.from_bytes(path.read_bytes())
+            else:
+                self._ring = KeyRing.generate()
+                self.save_key_ring(self._ring)
+        return self._ring
 
     def save_key_ring(self, ring: KeyRing) -> None:
         self._write_private(MASTER_KEY_FILE, ring.to_bytes())
+        self._ring = ring

@@ -7,18 +7,23 @@ a total.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import json
+import weakref
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from concord.adapters.db import counters, observations, records
+from concord.domain.errors import Unavailable
 from concord.domain.marking import Marking
 from concord.domain.observation import Observation
 from concord.domain.record import RecordRow
+from concord.sharing import DEFAULT_FIELD_CATEGORIES
+from concord.sharing.crypto import KeyRing, SealedRecord, open_record, seal_record
 
 __all__ = [
     "RecordRow",
@@ -29,24 +34,95 @@ __all__ = [
     "iter_records",
     "next_seqs",
     "records_of_originator",
+    "register_key_ring",
+    "rewrap_sealed_records",
     "upsert_records",
 ]
 
 
-def _row(r: Any) -> RecordRow:
+def _row(r: Any, ring: KeyRing | None = None) -> RecordRow:
+    marking = Marking.from_dict(r.marking)
+    data = dict(r.data)
+    sealed = data.pop(SEALED_KEY, None)
+    if sealed is not None:
+        if ring is None:
+            raise Unavailable("a record holds encrypted personal data but no key ring is loaded")
+        opened = open_record(
+            ring, SealedRecord.from_dict(sealed), record_id=_aad_id(r.kind, r.id), marking=marking
+        )
+        data.update({name: json.loads(value) for name, value in opened.items()})
     return RecordRow(
         kind=r.kind,
         id=r.id,
         version=int(r.version),
         seq=int(r.seq),
-        marking=Marking.from_dict(r.marking),
+        marking=marking,
         exercise=bool(r.exercise),
         status=r.status,
         lat=r.lat,
         lon=r.lon,
         updated_at=r.updated_at,
-        data=dict(r.data),
+        data=data,
     )
+
+
+# -- personal data at rest ---------------------------------------------------------------------------
+# Fields that carry personal data (or biometrics, or intelligence sources) are sealed before they are
+# written: AES-256-GCM under a data key per record, wrapped by the master key ring, with associated data
+# binding the record, the field and the marking (concord.sharing.crypto). The ring is registered per
+# engine by bootstrap, so two deployments in one process never share keys.
+SEALED_KEY = "_sealed"
+_RINGS: weakref.WeakKeyDictionary[Engine, Callable[[], KeyRing]] = weakref.WeakKeyDictionary()
+
+
+def register_key_ring(engine: Engine, ring: Callable[[], KeyRing]) -> None:
+    """Seal and open personal data on ``engine`` with the ring ``ring()`` returns (loaded on first use)."""
+    _RINGS[engine] = ring
+
+
+def _ring(conn: Connection) -> KeyRing | None:
+    provider = _RINGS.get(conn.engine)
+    return provider() if provider is not None else None
+
+
+def _aad_id(kind: str, record_id: str) -> str:
+    return f"{kind}/{record_id}"
+
+
+def _sealed_data(conn: Connection, r: RecordRow) -> dict[str, Any]:
+    sensitive = {k: v for k, v in r.data.items() if k in DEFAULT_FIELD_CATEGORIES and v is not None}
+    if not sensitive:
+        return r.data
+    ring = _ring(conn)
+    if ring is None:
+        raise Unavailable("personal data cannot be stored: no key ring is loaded")
+    sealed = seal_record(
+        ring,
+        record_id=_aad_id(r.kind, r.id),
+        marking=r.marking,
+        fields={k: json.dumps(v, sort_keys=True) for k, v in sensitive.items()},
+    )
+    data = {k: v for k, v in r.data.items() if k not in sensitive}
+    data[SEALED_KEY] = sealed.to_dict()
+    return data
+
+
+def rewrap_sealed_records(conn: Connection, ring: KeyRing) -> int:
+    """Re-wrap every sealed record's data key under ``ring``'s current master key (key rotation);
+    the ciphertexts themselves are not touched."""
+    count = 0
+    rows = conn.execute(sa.select(records.c.kind, records.c.id, records.c.data)).all()
+    for kind, record_id, data in rows:
+        sealed = data.get(SEALED_KEY) if isinstance(data, dict) else None
+        if sealed is None:
+            continue
+        data = dict(data)
+        data[SEALED_KEY] = SealedRecord.from_dict(sealed).rewrapped(ring).to_dict()
+        conn.execute(
+            records.update().where(records.c.kind == kind, records.c.id == record_id).values(data=data)
+        )
+        count += 1
+    return count
 
 
 def upsert_records(conn: Connection, rows: Sequence[RecordRow]) -> None:
@@ -66,7 +142,7 @@ def upsert_records(conn: Connection, rows: Sequence[RecordRow]) -> None:
             "lat": r.lat,
             "lon": r.lon,
             "updated_at": r.updated_at,
-            "data": r.data,
+            "data": _sealed_data(conn, r),
         }
         for r in rows
     ]
@@ -88,7 +164,7 @@ def upsert_records(conn: Connection, rows: Sequence[RecordRow]) -> None:
 
 def get_record(conn: Connection, kind: str, record_id: str) -> RecordRow | None:
     row = conn.execute(sa.select(records).where(records.c.kind == kind, records.c.id == record_id)).first()
-    return _row(row) if row is not None else None
+    return _row(row, _ring(conn)) if row is not None else None
 
 
 def iter_records(
@@ -115,9 +191,10 @@ def iter_records(
     if updated_after is not None:
         query = query.where(records.c.updated_at > updated_after)
     query = query.order_by(records.c.updated_at.desc(), records.c.id)
+    ring = _ring(conn)
     result = conn.execution_options(yield_per=batch).execute(query)
     for row in result:
-        yield _row(row)
+        yield _row(row, ring)
 
 
 def insert_observations(conn: Connection, items: Sequence[Observation], received_at: datetime) -> None:
@@ -182,7 +259,7 @@ def changes_since(
     rows = conn.execute(
         sa.select(records).where(records.c.seq > after_seq).order_by(order).limit(limit)
     ).all()
-    return [_row(r) for r in rows]
+    return [_row(r, _ring(conn)) for r in rows]
 
 
 def existing_observation_ids(conn: Connection, ids: Sequence[str]) -> set[str]:
@@ -198,4 +275,4 @@ def records_of_originator(conn: Connection, agency: str, *, limit: int = 50_000)
     query = (
         sa.select(records).where(records.c.originator == agency).order_by(records.c.seq.desc()).limit(limit)
     )
-    return [_row(r) for r in conn.execute(query)]
+    return [_row(r, _ring(conn)) for r in conn.execute(query)]

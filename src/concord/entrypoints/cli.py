@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -17,6 +19,16 @@ from concord import __version__
 from concord.bootstrap import Concord, bootstrap
 from concord.config import Settings, load_settings
 from concord.domain.errors import ConcordError
+from concord.domain.observation import Observation
+from concord.entrypoints.cli_audit import build_app as build_audit_app
+from concord.entrypoints.cli_ca import app as ca_app
+from concord.entrypoints.cli_drill import app as drill_app
+from concord.entrypoints.cli_incidents import app as incidents_app
+from concord.entrypoints.cli_ingest import make_ingest_command
+from concord.entrypoints.cli_plan import app as plan_app
+from concord.entrypoints.cli_report import app as report_app
+from concord.entrypoints.cli_track import track_command
+from concord.entrypoints.cli_zones import app as zones_app
 from concord.entrypoints.logs import configure_logging
 
 __all__ = ["app", "main"]
@@ -26,6 +38,13 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 admin_app = typer.Typer(help="Agencies, users and API tokens.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
+app.command("track", help="Run the tracker offline on a detections file (JSON lines).")(track_command)
+app.add_typer(zones_app, name="zones")
+app.add_typer(incidents_app, name="incidents")
+app.add_typer(plan_app, name="plan")
+app.add_typer(drill_app, name="drill")
+app.add_typer(report_app, name="report")
+app.add_typer(ca_app, name="ca")
 
 console = Console()
 err = Console(stderr=True)
@@ -46,6 +65,60 @@ def _settings(**overrides: object) -> Settings:
 
 def _concord(settings: Settings | None = None) -> Concord:
     return bootstrap(settings or _settings())
+
+
+def _open_audit() -> tuple[Any, Any]:
+    concord = _concord()
+    return concord.audit.store_on_engine(), concord.audit.public_key
+
+
+app.add_typer(build_audit_app(_open_audit), name="audit")
+
+
+def _ingest_sink(agency: str) -> Callable[[list[Observation]], None]:
+    concord = _concord()
+    concord.accounts.get_agency(agency)
+
+    def sink(observations: list[Observation]) -> None:
+        for start in range(0, len(observations), 5000):
+            concord.picture.ingest(observations[start : start + 5000], actor=f"import:{agency}")
+
+    return sink
+
+
+app.command("ingest", help="Import a feed file (CoT, AIS or GeoJSON) into the picture.")(
+    make_ingest_command(_ingest_sink)
+)
+
+
+@zones_app.command("import")
+def zones_import(
+    path: Annotated[Path, typer.Argument(help="a GeoJSON FeatureCollection of zones")],
+    agency: Annotated[str, typer.Option(help="the agency that provides the zones")] = "JOC",
+    repair: Annotated[bool, typer.Option(help="repair invalid polygons instead of refusing them")] = False,
+) -> None:
+    """Import zones (border line and sections, AORs, maritime zones, ports) into the picture."""
+    concord = _concord()
+    try:
+        zones = concord.zones.import_geojson(path.read_bytes(), actor="cli", agency=agency, repair=repair)
+        console.print(f"imported [bold]{len(zones)}[/bold] zones")
+    finally:
+        concord.close()
+
+
+keys_app = typer.Typer(help="Encryption keys of personal data at rest.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Add a new master key version and re-wrap every record's data key (data is not re-encrypted)."""
+    concord = _concord()
+    try:
+        count = concord.rotate_master_key()
+        console.print(f"master key rotated; re-wrapped the data keys of [bold]{count}[/bold] records")
+    finally:
+        concord.close()
 
 
 @app.command()
@@ -178,10 +251,22 @@ def list_users(agency: Annotated[str | None, typer.Option(help="only this agency
 def serve(
     host: Annotated[str | None, typer.Option(help="bind address")] = None,
     port: Annotated[int | None, typer.Option(help="port")] = None,
+    role: Annotated[
+        str | None,
+        typer.Option(help="api|ingest|tracker|rules|egress|all; all but api need CONCORD_BUS=nats"),
+    ] = None,
 ) -> None:
-    """Run the API server (upgrades the schema first)."""
-    settings = _settings(host=host, port=port)
+    """Run the API server (upgrades the schema first), or a worker role on the NATS bus."""
+    settings = _settings(host=host, port=port, role=role)
     configure_logging(settings.log_level, json_lines=settings.log_json)
+    if settings.bus == "nats":
+        from concord.entrypoints.cli_cluster import serve_cluster_role
+
+        serve_cluster_role(settings)
+        return
+    if settings.role not in ("api", "all"):
+        err.print(f"[red]role {settings.role} runs on the NATS bus only[/red] (set CONCORD_BUS=nats)")
+        raise typer.Exit(2)
     _run(settings, demo=False, duration_s=None)
 
 
@@ -203,13 +288,26 @@ def demo(
 def _run(settings: Settings, *, demo: bool, duration_s: float | None) -> None:
     from concord.entrypoints.api.main import create_app
     from concord.entrypoints.server import bind_socket, run_server
+    from concord.services.demo import ensure_demo_agreements, ensure_demo_world
+    from concord.services.runtime import PeriodicJob, ScenarioFeed, run_periodic, scenario_for
 
     concord = bootstrap(settings)
     logins = []
+    jobs = [
+        PeriodicJob("rules", 5.0, concord.picture.tick),
+        PeriodicJob("audit-head", 30.0, concord.audit.sign_head),
+    ]
     if demo:
-        from concord.services.demo import ensure_demo_world
-
         logins = ensure_demo_world(concord.accounts)
+        ensure_demo_agreements(concord.sharing, concord.clock.now())
+        agencies = [a.code for a in concord.accounts.list_agencies()]
+        scenario = scenario_for(concord.clock.now(), agencies)
+        if not concord.zones.rows():
+            concord.zones.import_geojson(json.dumps(scenario.zones_geojson()), actor="demo", agency="JOC")
+        feed = ScenarioFeed(scenario, concord.picture, agencies=agencies)
+        jobs.append(PeriodicJob("simulator", 1.0, lambda: feed.step_to(concord.clock.now())))
+    else:
+        concord.picture.warm_start()
     sock = bind_socket(settings.host, settings.port)
     bound_port = sock.getsockname()[1]
     url = f"http://{settings.host}:{bound_port}/"
@@ -220,13 +318,31 @@ def _run(settings: Settings, *, demo: bool, duration_s: float | None) -> None:
             for login in logins:
                 table.add_row(login.username, login.password, login.agency, login.role.value)
             console.print(table)
+            console.print("The simulated border scenario is feeding the picture (radar, cameras, AIS, TAK).")
         console.print(f"Concord {__version__} is running at [bold]{url}[/bold]  (API docs: {url}api/docs)")
         sys.stdout.flush()
 
+    async def main() -> None:
+        stop = asyncio.Event()
+        background = asyncio.create_task(run_periodic(jobs, stop=stop))
+        cot = None
+        if settings.cot_tcp_port or settings.cot_tls_port:
+            from concord.entrypoints.cot_server import run_cot_server
+
+            cot = await run_cot_server(concord, settings, tcp_user=settings.cot_tcp_user or None)
+            console.print(f"CoT (TAK) listening: tcp {cot.tcp_address or '-'}, tls {cot.tls_address or '-'}")
+        try:
+            await run_server(
+                create_app(settings, concord=concord), sock, duration_s=duration_s, on_started=started
+            )
+        finally:
+            stop.set()
+            if cot is not None:
+                await cot.close()
+            await background
+
     try:
-        asyncio.run(
-            run_server(create_app(settings, concord=concord), sock, duration_s=duration_s, on_started=started)
-        )
+        asyncio.run(main())
     finally:
         sock.close()
         concord.close()

@@ -12,7 +12,26 @@ from concord.bootstrap import Concord, bootstrap
 from concord.config import Settings
 from concord.entrypoints.api.errors import install_error_handlers
 from concord.entrypoints.api.middleware import AccessLogMiddleware, BodySizeLimitMiddleware
-from concord.entrypoints.api.routes import admin, auth, health
+from concord.entrypoints.api.routes import (
+    admin,
+    agreements,
+    audit,
+    auth,
+    cap,
+    health,
+    incidents,
+    kpis,
+    lessons,
+    messages,
+    picture,
+    reports,
+    routing,
+    stream,
+    taskforces,
+    units,
+    web,
+    zones,
+)
 
 __all__ = ["create_app"]
 
@@ -27,6 +46,9 @@ def create_app(settings: Settings, *, concord: Concord | None = None) -> FastAPI
         try:
             yield
         finally:
+            hub = getattr(app.state, "stream_hub", None)
+            if hub is not None:
+                await hub.stop()
             if owned:
                 app.state.concord.close()
 
@@ -44,6 +66,26 @@ def create_app(settings: Settings, *, concord: Concord | None = None) -> FastAPI
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(AccessLogMiddleware)
-    for router in (health.router, auth.router, admin.router, admin.directory):
+    for router in (
+        health.router,
+        auth.router,
+        admin.router,
+        admin.directory,
+        picture.router,
+        zones.router,
+        agreements.router,
+        audit.router,
+        cap.router,
+        stream.router,
+        web.router,
+        incidents.router,
+        routing.router,
+        taskforces.router,
+        units.router,
+        messages.router,
+        kpis.router,
+        reports.router,
+        lessons.router,  # fmt: skip
+    ):
         app.include_router(router)
     return app
