@@ -29,8 +29,8 @@ test-fast: setup
 
 ## lint: formatting, lint, types and import contracts
 lint: setup
-	$(VENV)/bin/ruff format --check src tests bench
-	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src
+	$(VENV)/bin/ruff check src
 	$(VENV)/bin/mypy src
 	$(VENV)/bin/lint-imports
 
