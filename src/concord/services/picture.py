@@ -16,8 +16,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -40,10 +40,11 @@ from concord.domain.marking import Marking
 from concord.domain.observation import Observation, SensorKind, TargetKind
 from concord.domain.ports import Clock
 from concord.domain.record import RecordRow
+from concord.domain.track import Track
 from concord.domain.zone import Zone
 from concord.rules import RulesEngine
 from concord.services.records import alert_row, track_row
-from concord.tracking import GeoTracker
+from concord.tracking import GeoTracker, RejectedObservation
 
 __all__ = ["IngestReceipt", "PictureChange", "PictureService", "register_picture_projections"]
 
@@ -101,12 +102,17 @@ class PictureService:
         clock: Clock,
         tracker: GeoTracker,
         rules: RulesEngine,
+        exercise_tracker: GeoTracker | None = None,
         publish: Callable[[PictureChange], None] | None = None,
     ) -> None:
         self._engine = engine
         self._uow = uow
         self._clock = clock
         self.tracker = tracker
+        # Drill observations are fused apart: an exercise report must never join (or taint) a live track.
+        self.exercise_tracker = exercise_tracker or GeoTracker(
+            replace(tracker.region, name=f"{tracker.region.name}-ex"), tracker.config
+        )
         self.rules = rules
         self._publish = publish
         self._lock = threading.Lock()
@@ -134,10 +140,8 @@ class PictureService:
             with self._engine.connect() as conn:
                 seen = store.existing_observation_ids(conn, ids)
             fresh = [o for o in items if o.id not in seen]
-            result = self.tracker.process(fresh, now=now) if fresh else None
-            tracks = result.tracks if result else []
-            rejected_idx = {r.index for r in result.rejected} if result else set()
-            kept = [o for i, o in enumerate(fresh) if i not in rejected_idx]
+            tracks, refused = self._fuse(fresh, now)
+            kept = [o for o in fresh if o.id not in {r.observation_id for r in refused}]
             alert_events = self.rules.evaluate_many(tracks) if tracks else []
             changed: list[RecordRow] = []
             with self._uow() as uow:
@@ -158,7 +162,7 @@ class PictureService:
                 "id": r.observation_id,
                 "reason": r.reason,
             }
-            for r in (result.rejected if result else [])
+            for r in refused
         ]
         return IngestReceipt(
             accepted=len(kept),
@@ -167,6 +171,20 @@ class PictureService:
             tracks_updated=len(tracks),
             alerts=len(alert_events),
         )
+
+    def _fuse(
+        self, fresh: Sequence[Observation], now: datetime | None
+    ) -> tuple[list[Track], list[RejectedObservation]]:
+        """Fuse live and exercise reports in their own trackers; touched tracks and refused reports."""
+        tracks: list[Track] = []
+        refused: list[RejectedObservation] = []
+        for tracker, flag in ((self.tracker, False), (self.exercise_tracker, True)):
+            part = [o for o in fresh if o.exercise is flag]
+            if part:
+                result = tracker.process(part, now=now)
+                tracks.extend(result.tracks)
+                refused.extend(result.rejected)
+        return tracks, refused
 
     def tick(self) -> int:
         """Run the time-driven rules (a vessel gone dark is the absence of reports)."""
@@ -223,8 +241,8 @@ class PictureService:
         obs = [_observation_of(r) for r in rows]
         with self._lock:
             for start in range(0, len(obs), MAX_BATCH):
-                result = self.tracker.process(obs[start : start + MAX_BATCH])
-                self.rules.evaluate_many(result.tracks)
+                tracks, _refused = self._fuse(obs[start : start + MAX_BATCH], None)
+                self.rules.evaluate_many(tracks)
         return len(obs)
 
     # -- helpers -----------------------------------------------------------------------------------

@@ -192,3 +192,35 @@ def test_bad_zone_files(api: TestClient, concord: Concord) -> None:
         r = api.post("/api/zones", content=body, headers=admin)
         assert r.status_code == 422, r.text
     assert api.post("/api/zones", content=b"{}", headers=_bearer(api, "bp.op")).status_code == 403
+
+
+def test_exercise_reports_never_join_live_tracks(concord: Concord) -> None:
+    """A drill running beside live operations: same identity, same place, two separate tracks."""
+    from concord.domain.marking import Marking
+    from concord.domain.observation import Observation, SensorKind
+
+    small_world(concord)
+
+    def obs(i: int, exercise: bool) -> Observation:
+        return Observation(
+            id=f"o-{i}-{exercise}",
+            source="radar:BP-1",
+            agency="BP",
+            sensor=SensorKind.RADAR,
+            observed_at=concord.clock.now(),
+            lat=41.3,
+            lon=26.5,
+            marking=Marking.default_for("BP"),
+            identity="mmsi:211000001",
+            exercise=exercise,
+        )
+
+    concord.picture.ingest([obs(1, False), obs(1, True)], actor="test")
+    concord.clock.advance(5)  # type: ignore[attr-defined]
+    concord.picture.ingest([obs(2, True), obs(2, False)], actor="test")
+    from concord.adapters.records_store import iter_records
+
+    with concord.engine.connect() as conn:
+        tracks = list(iter_records(conn, "track"))
+    assert sorted(t.exercise for t in tracks) == [False, True]
+    assert len({t.id for t in tracks}) == 2
