@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -102,17 +102,13 @@ class PictureService:
         clock: Clock,
         tracker: GeoTracker,
         rules: RulesEngine,
-        exercise_tracker: GeoTracker | None = None,
         publish: Callable[[PictureChange], None] | None = None,
     ) -> None:
         self._engine = engine
         self._uow = uow
         self._clock = clock
+        # The tracker fuses drill reports in a twin of its own: an exercise report never joins a live track.
         self.tracker = tracker
-        # Drill observations are fused apart: an exercise report must never join (or taint) a live track.
-        self.exercise_tracker = exercise_tracker or GeoTracker(
-            replace(tracker.region, name=f"{tracker.region.name}-ex"), tracker.config
-        )
         self.rules = rules
         self._publish = publish
         self._lock = threading.Lock()
@@ -175,16 +171,11 @@ class PictureService:
     def _fuse(
         self, fresh: Sequence[Observation], now: datetime | None
     ) -> tuple[list[Track], list[RejectedObservation]]:
-        """Fuse live and exercise reports in their own trackers; touched tracks and refused reports."""
-        tracks: list[Track] = []
-        refused: list[RejectedObservation] = []
-        for tracker, flag in ((self.tracker, False), (self.exercise_tracker, True)):
-            part = [o for o in fresh if o.exercise is flag]
-            if part:
-                result = tracker.process(part, now=now)
-                tracks.extend(result.tracks)
-                refused.extend(result.rejected)
-        return tracks, refused
+        """Fuse reports into tracks; the tracks touched and the reports refused."""
+        if not fresh:
+            return [], []
+        result = self.tracker.process(fresh, now=now)
+        return result.tracks, result.rejected
 
     def tick(self) -> int:
         """Run the time-driven rules (a vessel gone dark is the absence of reports)."""
