@@ -296,6 +296,7 @@ def _run(settings: Settings, *, demo: bool, duration_s: float | None) -> None:
     jobs = [
         PeriodicJob("rules", 5.0, concord.picture.tick),
         PeriodicJob("audit-head", 30.0, concord.audit.sign_head),
+        PeriodicJob("escalations", 5.0, concord.coordination.tick),
     ]
     if demo:
         logins = ensure_demo_world(concord.accounts)

@@ -379,13 +379,20 @@ class CoordinationService:
         raise InvalidInput(f"no marking rule for {event.type}")
 
     def _check_fresh(self, conn: Connection, events: Sequence[CoordinationEvent]) -> None:
-        """Refuse when another process changed an incident since this view folded it."""
-        for incident_id in {e.incident_id for e in events if isinstance(e, IncidentEvent)}:
+        """Refuse when another process changed an incident since this view folded it.
+
+        Run after this transaction appended its events (the journal lock is then held), so the stored
+        incident must be exactly the view's version plus this batch's events of that incident.
+        """
+        added: dict[str, int] = {}
+        for event in events:
+            if isinstance(event, IncidentEvent):
+                added[event.incident_id] = added.get(event.incident_id, 0) + 1
+        for incident_id, count in added.items():
             incident = self.view.incidents.get(incident_id)
-            if incident is None:
-                continue
             stored = store.get_record(conn, "incident", incident_id)
-            if stored is not None and stored.version != incident.version:
+            expected = (incident.version if incident is not None else 0) + count
+            if stored is not None and stored.version != expected:
                 raise _Stale(incident_id)
 
     def _commit(
@@ -413,9 +420,9 @@ class CoordinationService:
                 entries.append(event_to_journal(event, agency=agency, marking=marking, exercise=exercise))
         try:
             with _capture() as written, self._uow() as uow:
-                self._check_fresh(uow.conn, events)
                 for entry in entries:
                     uow.append(entry)
+                self._check_fresh(uow.conn, events)
                 uow.commit()
         except _Stale as stale:
             self.view = self._fold()

@@ -24,7 +24,21 @@ from concord.sharing import ReleaseGate, ReleaseResult, Visible, Withheld
 __all__ = ["Change", "GateSource", "Page", "RecordQueries"]
 
 MAX_LIMIT = 1000
-KINDS = frozenset({"track", "alert", "zone", "incident", "task", "message", "taskforce", "unit"})
+KINDS = frozenset(
+    {
+        "track",
+        "alert",
+        "zone",
+        "incident",
+        "task",
+        "message",
+        "channel",
+        "taskforce",
+        "unit",
+        "mutual-aid",
+        "routing",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)

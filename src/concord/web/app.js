@@ -960,7 +960,7 @@
   async function loadMessages(channelId, listId) {
     try {
       const page = await api("/api/channels/" + encodeURIComponent(channelId) + "/messages?limit=200");
-      $(listId).replaceChildren(...page.data.slice().reverse().map((m) => el("li", {},
+      $(listId).replaceChildren(...page.data.map((m) => el("li", {},
         el("time", { text: String(m.fields.posted_at || "").replace("T", " ").slice(0, 19) }),
         document.createTextNode(String(m.fields.author_username || "?") + " (" + String(m.fields.author_agency || m.marking.originator) + "): "),
         m.redacted.includes("body") ? el("span", { class: "withheld", text: "withheld by sharing rules" }) : document.createTextNode(String(m.fields.body || "")),
