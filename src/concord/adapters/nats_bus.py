@@ -18,6 +18,7 @@ JetStream key-value bucket whose entries expire unless renewed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -62,6 +63,7 @@ OBS_STREAM = "CONCORD_OBS"
 PICTURE_STREAM = "CONCORD_PICTURE"
 _STREAM_SUBJECTS = {INGEST_STREAM: "ingest.>", OBS_STREAM: "obs.>", PICTURE_STREAM: "picture.>"}
 _MAX_MESSAGE_BYTES = 8_000_000
+_WRONG_LAST_SEQUENCE = 10071  # JetStream's error code for a compare-and-set on a stale revision
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
 BatchHandler = Callable[[list[dict[str, Any]]], Awaitable[None]]
@@ -118,7 +120,7 @@ class NatsBus:
         *,
         name: str = "concord",
         stream_replicas: int = 1,
-        ack_wait_s: float = 10.0,
+        ack_wait_s: float = 5.0,
         publish_timeout_s: float = 5.0,
     ) -> None:
         if not servers:
@@ -267,12 +269,18 @@ class NatsBus:
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
             ack_wait=self.ack_wait_s,
-            max_ack_pending=20_000,
+            # One batch in flight per consumer: redelivery after a crash stays a small, ordered set.
+            max_ack_pending=batch,
             filter_subject=subject,
         )
         sub = await _retrying(
             lambda: js.pull_subscribe(subject, durable=durable, stream=stream, config=config)
         )
+        info = await _retrying(lambda: js.consumer_info(stream, durable))
+        if info.num_ack_pending:
+            # A previous holder died with messages in flight: let them come due, so that they are
+            # redelivered (JetStream serves redeliveries first) before anything newer is fused.
+            await asyncio.sleep(self.ack_wait_s)
         acked = 0
         try:
             while not stop.is_set():
@@ -291,6 +299,9 @@ class NatsBus:
                     await handler([d for _, d in good])
                 except Exception:
                     log.exception("handler for %s failed; the batch will be redelivered", durable)
+                    for m in msgs:
+                        with contextlib.suppress(nats.errors.Error, TimeoutError):
+                            await m.nak(delay=idle_s)
                     await asyncio.sleep(idle_s)
                     continue
                 for m in msgs:
@@ -315,7 +326,11 @@ class NatsBus:
 
 
 class LeaseBucket:
-    """Expiring ownership records (compare-and-set on the key's revision)."""
+    """Expiring ownership records (compare-and-set on the key's revision).
+
+    While the cluster elects a new leader the bucket does not answer: such calls raise Unavailable,
+    and a holder must then treat its lease as valid only until its TTL runs out.
+    """
 
     def __init__(self, kv: KeyValue) -> None:
         self._kv = kv
@@ -326,6 +341,8 @@ class LeaseBucket:
             revision = await self._kv.create(key, owner.encode())
         except nats.js.errors.KeyWrongLastSequenceError:
             return None
+        except (nats.errors.Error, TimeoutError) as exc:
+            raise Unavailable(f"lease bucket unavailable: {exc}") from exc
         return Lease(key=key, owner=owner, revision=revision)
 
     async def renew(self, lease: Lease) -> Lease:
@@ -334,6 +351,8 @@ class LeaseBucket:
             revision = await self._kv.update(lease.key, lease.owner.encode(), last=lease.revision)
         except nats.js.errors.KeyWrongLastSequenceError as exc:
             raise Conflict(f"lease {lease.key} is lost", details={"key": lease.key}) from exc
+        except (nats.errors.Error, TimeoutError) as exc:
+            raise Unavailable(f"lease bucket unavailable: {exc}") from exc
         return Lease(key=lease.key, owner=lease.owner, revision=revision)
 
     async def release(self, lease: Lease) -> None:
@@ -341,13 +360,32 @@ class LeaseBucket:
             await self._kv.delete(lease.key, last=lease.revision)
         except nats.js.errors.KeyWrongLastSequenceError:
             pass  # already taken over: nothing of ours to release
+        except nats.js.errors.BadRequestError as exc:
+            # A delete with a stale revision answers with a plain 400 ("wrong last sequence").
+            if exc.err_code != _WRONG_LAST_SEQUENCE:
+                raise Unavailable(f"lease bucket refused the release: {exc}") from exc
+        except (nats.errors.Error, TimeoutError) as exc:
+            raise Unavailable(f"lease bucket unavailable: {exc}") from exc
 
-    async def holders(self, prefix: str) -> dict[str, str]:
+    async def holder(self, key: str) -> str | None:
+        """Who holds ``key`` now, or None."""
+        try:
+            entry = await self._kv.get(key)
+        except nats.js.errors.KeyNotFoundError:
+            return None
+        except (nats.errors.Error, TimeoutError) as exc:
+            raise Unavailable(f"lease bucket unavailable: {exc}") from exc
+        return entry.value.decode() if entry.value else None
+
+    async def holders(self, prefix: str, *, timeout_s: float = 5.0) -> dict[str, str]:
         """Current holders of the keys starting with ``prefix``: key → owner."""
         try:
-            keys = await self._kv.keys()
+            # Listing keys runs a watcher over the bucket; bound it so a stalled one cannot hang a worker.
+            keys = await asyncio.wait_for(self._kv.keys(), timeout=timeout_s)
         except nats.js.errors.NoKeysError:
             return {}
+        except (nats.errors.Error, TimeoutError) as exc:
+            raise Unavailable(f"lease bucket unavailable: {exc}") from exc
         out: dict[str, str] = {}
         for key in keys:
             if not key.startswith(prefix):
@@ -356,6 +394,8 @@ class LeaseBucket:
                 entry = await self._kv.get(key)
             except nats.js.errors.KeyNotFoundError:
                 continue
+            except (nats.errors.Error, TimeoutError) as exc:
+                raise Unavailable(f"lease bucket unavailable: {exc}") from exc
             if entry.value:
                 out[key] = entry.value.decode()
         return out

@@ -245,8 +245,12 @@ def next_seqs(conn: Connection, n: int, name: str = "records") -> int:
         .returning(counters.c.value)
     ).first()
     if result is None:
-        conn.execute(counters.insert().values(name=name, value=n))
-        return 1
+        # A counter not seeded by the migrations: create it without racing another first writer.
+        insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(counters)
+        conn.execute(
+            insert.values(name=name, value=0).on_conflict_do_nothing(index_elements=[counters.c.name])
+        )
+        return next_seqs(conn, n, name)
     return int(result[0]) - n + 1
 
 

@@ -22,6 +22,7 @@ from concord.domain.errors import ConcordError
 from concord.domain.observation import Observation
 from concord.entrypoints.cli_audit import build_app as build_audit_app
 from concord.entrypoints.cli_ca import app as ca_app
+from concord.entrypoints.cli_cluster import app as cluster_app
 from concord.entrypoints.cli_drill import app as drill_app
 from concord.entrypoints.cli_incidents import app as incidents_app
 from concord.entrypoints.cli_ingest import make_ingest_command
@@ -45,6 +46,7 @@ app.add_typer(plan_app, name="plan")
 app.add_typer(drill_app, name="drill")
 app.add_typer(report_app, name="report")
 app.add_typer(ca_app, name="ca")
+app.add_typer(cluster_app, name="cluster")
 
 console = Console()
 err = Console(stderr=True)

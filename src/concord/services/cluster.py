@@ -310,7 +310,7 @@ class LocalCluster:
         trackers: int = 2,
         apis: int = 1,
         ingest: int = 1,
-        partitions: str = "west:-180:26.2,east:26.2:180",
+        partitions: str = "west:-180:26.7,east:26.7:180",
         pg_port: int | None = None,
         api_port: int | None = None,
     ) -> ClusterState:

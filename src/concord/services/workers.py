@@ -20,11 +20,13 @@ the tracker worker; ``api`` and ``egress`` nodes are stateless.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import os
 import socket
 import threading
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -50,6 +52,7 @@ __all__ = [
     "Partition",
     "Partitioning",
     "PictureFeed",
+    "LEASE_BUCKET",
     "PublishReport",
     "Role",
     "TrackerWorker",
@@ -312,6 +315,7 @@ class IngestWorker:
 @dataclass(slots=True)
 class _RegionState:
     lease: Lease
+    renewed_at: float
     stop: asyncio.Event
     task: asyncio.Task[None] | None = None
     picture: PictureService | None = None
@@ -340,6 +344,7 @@ class TrackerWorker:
         worker_id: str | None = None,
         lease_ttl_s: float = 6.0,
         batch: int = 500,
+        tick_s: float = 5.0,
         on_committed: Callable[[str, Sequence[RecordRow]], Awaitable[None]] | None = None,
     ) -> None:
         self._concord = concord
@@ -348,6 +353,7 @@ class TrackerWorker:
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
         self._ttl_s = lease_ttl_s
         self._batch = batch
+        self._tick_s = tick_s
         self._on_committed = on_committed
         self._regions: dict[str, _RegionState] = {}
         self._leases: LeaseBucket | None = None
@@ -364,6 +370,9 @@ class TrackerWorker:
             while not stop.is_set():
                 try:
                     me = await self._heartbeat(me)
+                except (Unavailable, TimeoutError, OSError) as exc:
+                    log.warning("tracker %s: heartbeat failed (%s)", self.worker_id, exc)
+                try:
                     await self._rebalance()
                 except (Unavailable, TimeoutError, OSError) as exc:
                     log.warning("tracker %s: lease round failed (%s)", self.worker_id, exc)
@@ -379,7 +388,7 @@ class TrackerWorker:
             if me is not None and self._leases is not None:
                 try:
                     await self._leases.release(me)
-                except Exception:
+                except Unavailable:
                     log.warning("tracker %s: could not release its worker key", self.worker_id)
 
     async def _heartbeat(self, me: Lease | None) -> Lease:
@@ -401,9 +410,15 @@ class TrackerWorker:
         for name, state in list(self._regions.items()):
             try:
                 state.lease = await self._leases.renew(state.lease)
+                state.renewed_at = time.monotonic()
             except Conflict:
                 log.warning("tracker %s lost region %s", self.worker_id, name)
                 await self._let_go(name, release=False)
+            except Unavailable:
+                # Keep the region only as long as the lease surely lasts; after that it may be another's.
+                if not self._lease_valid(state):
+                    log.warning("tracker %s cannot renew region %s; letting go", self.worker_id, name)
+                    await self._let_go(name, release=False)
             if state.task is not None and state.task.done() and name in self._regions:
                 await self._let_go(name, release=True)
         workers = await self._leases.holders("worker.")
@@ -413,19 +428,22 @@ class TrackerWorker:
             await self._let_go(name, release=True)
         if len(self._regions) >= fair:
             return
-        holders = await self._leases.holders("region.")
         for name in self._partitioning.names:
             if len(self._regions) >= fair:
                 break
-            if f"region.{name}" in holders or name in self._regions:
+            if name in self._regions or await self._leases.holder(f"region.{name}") is not None:
                 continue
             lease = await self._leases.acquire(f"region.{name}", self.worker_id)
             if lease is not None:
                 self._take(name, lease)
 
+    def _lease_valid(self, state: _RegionState) -> bool:
+        # A margin of one renewal round: the bucket's clock started the TTL before our reply arrived.
+        return time.monotonic() - state.renewed_at < self._ttl_s * 2 / 3
+
     def _take(self, name: str, lease: Lease) -> None:
         stop = asyncio.Event()
-        state = _RegionState(lease=lease, stop=stop)
+        state = _RegionState(lease=lease, renewed_at=time.monotonic(), stop=stop)
         state.task = asyncio.create_task(self._serve_region(name, state))
         self._regions[name] = state
         self.counters.takeovers += 1
@@ -437,6 +455,8 @@ class TrackerWorker:
         state.stop.set()
         if state.task is None:
             return
+        if state.picture is not None:
+            self._forget(state.picture)
         try:
             await asyncio.wait_for(state.task, timeout=30)
         except (TimeoutError, asyncio.CancelledError):
@@ -446,14 +466,10 @@ class TrackerWorker:
         if release and self._leases is not None:
             try:
                 await self._leases.release(state.lease)
-            except Exception:
+            except Unavailable:
                 log.warning("tracker %s: could not release region %s", self.worker_id, name)
 
     async def _serve_region(self, name: str, state: _RegionState) -> None:
-        picture = self._picture_for(name)
-        state.picture = picture
-        warmed = await asyncio.to_thread(self._warm_start, picture, name)
-        log.info("tracker %s took region %s (warm start: %d observations)", self.worker_id, name, warmed)
         committed: list[RecordRow] = []
         lock = threading.Lock()
 
@@ -461,7 +477,14 @@ class TrackerWorker:
             with lock:
                 committed.extend(change.rows)
 
-        picture.subscribe(collect)
+        async def fresh_picture() -> PictureService:
+            picture = self._picture_for(name)
+            warmed = await asyncio.to_thread(self._warm_start, picture, name)
+            picture.subscribe(collect)
+            log.info("tracker %s: region %s warm (%d observations)", self.worker_id, name, warmed)
+            return picture
+
+        state.picture = await fresh_picture()
 
         async def handle(batch: list[dict[str, Any]]) -> None:
             items: list[Observation] = []
@@ -472,7 +495,26 @@ class TrackerWorker:
                     log.warning("region %s dropped a message: %s", name, exc)
             if not items:
                 return
-            receipt = await asyncio.to_thread(picture.ingest, _unique(items), actor=f"tracker:{name}")
+            if state.picture is None:
+                state.picture = await fresh_picture()
+            picture = state.picture
+            try:
+                receipt = await asyncio.to_thread(picture.ingest, _unique(items), actor=f"tracker:{name}")
+            except Exception:
+                # The tracker fused the batch before the commit failed: its memory is ahead of the
+                # database. It is rebuilt from what was committed before the redelivered batch is fused.
+                self._forget(picture)
+                state.picture = None
+                with lock:
+                    committed.clear()
+                raise
+            if receipt.rejected:
+                log.warning(
+                    "region %s: the tracker refused %d observations (first: %s)",
+                    name,
+                    len(receipt.rejected),
+                    receipt.rejected[0].get("reason"),
+                )
             self.counters.batches += 1
             self.counters.accepted += receipt.accepted
             self.counters.duplicates += receipt.duplicates
@@ -488,15 +530,34 @@ class TrackerWorker:
                     # Fan-out is a convenience: the journal holds the records and clients resume from it.
                     log.exception("region %s: fan-out of %d records failed", name, len(rows))
 
-        await self._bus.consume(
-            Partitioning.subject(name),
-            durable=f"tracker-{name}",
-            stream=OBS_STREAM,
-            handler=handle,
-            stop=state.stop,
-            batch=self._batch,
-            still_owner=lambda: self._regions.get(name) is state,
-        )
+        async def tick() -> None:
+            # The time-driven rules (a vessel gone dark is the absence of reports) need the region's
+            # rule memory, so they run where the region is owned.
+            while not state.stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(state.stop.wait(), timeout=self._tick_s)
+                picture = state.picture
+                if picture is None or state.stop.is_set():
+                    continue
+                try:
+                    await asyncio.to_thread(picture.tick)
+                except Exception:
+                    log.exception("region %s: time-driven rules failed", name)
+
+        ticker = asyncio.create_task(tick())
+        try:
+            await self._bus.consume(
+                Partitioning.subject(name),
+                durable=f"tracker-{name}",
+                stream=OBS_STREAM,
+                handler=handle,
+                stop=state.stop,
+                batch=self._batch,
+                still_owner=lambda: self._regions.get(name) is state and self._lease_valid(state),
+            )
+        finally:
+            state.stop.set()
+            await ticker
 
     def _picture_for(self, name: str) -> PictureService:
         c = self._concord
@@ -515,22 +576,33 @@ class TrackerWorker:
         picture.subscribe(c.coordination.on_picture_change)
         return picture
 
+    def _forget(self, picture: PictureService) -> None:
+        with contextlib.suppress(ValueError):
+            self._concord.zones.on_change.remove(picture.replace_zones)
+
     def _warm_start(self, picture: PictureService, name: str) -> int:
-        """Feed the tracker this region's observations of its memory span, oldest first."""
+        """Rebuild the tracker from this region's stored observations, batch by batch as first fused.
+
+        Observations committed together share their receipt time; replaying those batches in commit
+        order feeds the tracker what the previous owner fed it, so its tracks come back under the same
+        ids (when the replayed span covers the tracks' history, i.e. the tracker's memory).
+        """
         lo, hi = self._partitioning.bounds(name)
         since = self._concord.clock.now() - timedelta(seconds=picture.tracker.config.max_silent_s)
         t = observations_table
         with self._concord.engine.connect() as conn:
             rows = conn.execute(
                 sa.select(t)
-                .where(t.c.observed_at >= since, t.c.lon >= lo, t.c.lon < hi)
-                .order_by(t.c.observed_at)
+                .where(t.c.received_at >= since, t.c.lon >= lo, t.c.lon < hi)
+                .order_by(t.c.received_at, t.c.observed_at)
             ).all()
-        items = [_stored_observation(r) for r in rows]
-        for start in range(0, len(items), 5000):
-            result = picture.tracker.process(items[start : start + 5000])
+        batches: dict[datetime, list[Observation]] = {}
+        for r in rows:
+            batches.setdefault(_utc(r.received_at), []).append(_stored_observation(r))
+        for received_at, items in batches.items():
+            result = picture.tracker.process(items, now=received_at)
             picture.rules.evaluate_many(result.tracks)
-        return len(items)
+        return len(rows)
 
 
 def _unique(items: list[Observation]) -> list[Observation]:
@@ -544,6 +616,11 @@ def _unique(items: list[Observation]) -> list[Observation]:
     return out
 
 
+def _utc(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes; they were stored in UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def _stored_observation(row: Any) -> Observation:
     data = dict(row.data or {})
     return observation_from_dict(
@@ -553,10 +630,7 @@ def _stored_observation(row: Any) -> Observation:
             "source": row.source,
             "agency": row.agency,
             "sensor": row.sensor,
-            # SQLite hands back naive datetimes; they were stored in UTC.
-            "observed_at": (
-                row.observed_at if row.observed_at.tzinfo else row.observed_at.replace(tzinfo=UTC)
-            ).isoformat(),
+            "observed_at": _utc(row.observed_at).isoformat(),
             "lat": row.lat,
             "lon": row.lon,
             "marking": row.marking,
