@@ -52,7 +52,7 @@ def _scenario(*, seed: int, exercise: bool, scale: int, start: datetime | None =
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def cop_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     pytest.importorskip("playwright.sync_api")
     if not CHROMIUM.exists():
@@ -107,7 +107,7 @@ def cop_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         concord.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(cop_server: Server) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 

@@ -28,7 +28,7 @@ NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 def test_reject_codes_are_documented_exactly() -> None:
     text = DOC.read_text(encoding="utf-8")
-    section = text.split("### Reject codes", 1)[1]
+    section = text.split("### Reject codes", 1)[1].split("\n## ", 1)[0]
     documented = re.findall(r"^\| `([a-z-]+)` \|", section, flags=re.MULTILINE)
     assert documented == list(REJECT_CODES)
 
