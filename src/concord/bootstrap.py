@@ -30,6 +30,7 @@ from concord.services.accounts import AccountService, LoginThrottle
 from concord.services.audit import AuditService
 from concord.services.coordination import CoordinationService, register_coordination_projections
 from concord.services.picture import PictureService, register_picture_projections
+from concord.services.plans import PlanService
 from concord.services.queries import RecordQueries
 from concord.services.sharing import SharingService
 from concord.services.zones import ZoneService, register_zone_projections
@@ -54,6 +55,7 @@ class Concord:
     zones: ZoneService
     queries: RecordQueries
     audit: AuditService
+    plans: PlanService
     keys: FileKeyStore
     coordination: CoordinationService
     history_tables: list[sa.Table] = field(default_factory=list)
@@ -173,6 +175,7 @@ def bootstrap(
     )
     zones.on_change.append(coordination.zones_changed)
     picture.subscribe(coordination.on_picture_change)
+    queries = RecordQueries(engine=engine, clock=clock, gate=sharing, on_release=audit.record_releases)
     return Concord(
         settings=settings,
         engine=engine,
@@ -183,8 +186,9 @@ def bootstrap(
         sharing=sharing,
         picture=picture,
         zones=zones,
-        queries=RecordQueries(engine=engine, clock=clock, gate=sharing, on_release=audit.record_releases),
+        queries=queries,
         audit=audit,
+        plans=PlanService(queries=queries, clock=clock, origin=(settings.region_lat, settings.region_lon)),
         keys=keys,
         history_tables=audit.history_tables(),
         coordination=coordination,

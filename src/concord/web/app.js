@@ -50,7 +50,7 @@
     zones: [], // GeoJSON features
     hiddenAgencies: new Set(),
     hiddenKinds: new Set(),
-    overlays: { zones: true, alerts: true, trails: true, basemap: true },
+    overlays: { zones: true, alerts: true, trails: true, basemap: true, hotspots: false },
     selected: null, // {kind, id}
     lastSeq: null,
     pending: [], // parsed stream messages waiting for the next frame
@@ -175,6 +175,7 @@
   let trackLayer = null;
   let trailLayer = null;
   let alertLayer = null;
+  let hotspotLayer = null;
   let zoneLayer = null;
   let baseLayer = null;
   let labelColour = "#e6edf3";
@@ -264,6 +265,13 @@
       onEachFeature: zoneFeature,
       // Point zones (crossings, sites) as rings, not Leaflet's default image markers.
       pointToLayer: (feature, ll) => L.circleMarker(ll, Object.assign({ pane: "zones", renderer: svg, radius: 7 }, zoneStyle(feature))),
+    }).addTo(map);
+    // The forecast of the planning service: the highest-risk cells, darker for higher rank.
+    hotspotLayer = L.geoJSON(null, {
+      pane: "zones",
+      renderer: svg,
+      interactive: false,
+      style: (f) => ({ className: "hotspot", color: "#ff7b00", weight: 1, fillColor: "#ff7b00", fillOpacity: Math.max(0.08, 0.55 - 0.01 * Number(f.properties.rank || 0)) }),
     }).addTo(map);
     alertLayer = L.layerGroup().addTo(map);
     trackLayer = L.layerGroup().addTo(map);
@@ -745,7 +753,26 @@
     $("layers-kind").replaceChildren(...[...knownKinds].sort().map((k) => check("layer-kind-" + k, k, !state.hiddenKinds.has(k), (on) => { toggleSet(state.hiddenKinds, k, !on); relayer(); })));
     $("layers-overlay").replaceChildren(
       ...["zones", "alerts", "trails", "basemap"].map((o) => check("layer-overlay-" + o, o, state.overlays[o], (on) => { state.overlays[o] = on; relayer(); })),
+      check("layer-overlay-hotspots", "hotspots (forecast)", state.overlays.hotspots, (on) => { state.overlays.hotspots = on; setHotspots(); }),
     );
+  }
+  /** The hotspot forecast layer, fetched when switched on (it is built from the alerts you may see). */
+  async function setHotspots() {
+    hotspotLayer.clearLayers();
+    if (!state.overlays.hotspots) {
+      delete document.body.dataset.hotspots;
+      return;
+    }
+    try {
+      const fc = await api("/api/plans/hotspots?top=50");
+      hotspotLayer.addData(fc);
+      document.body.dataset.hotspots = String(fc.features.length);
+      announce("Hotspot forecast from " + fc.alerts_used + " alerts you may see");
+    } catch (err) {
+      if (err.status === 401) return signedOut();
+      document.body.dataset.hotspots = "unavailable";
+      announce("Hotspot forecast not available: " + err.message);
+    }
   }
   function toggleSet(set, value, add) {
     if (add) set.add(value);

@@ -306,3 +306,32 @@ def test_cop_messages_between_two_agencies(browser: Any, cop_server: Server) -> 
     finally:
         sender.close()
         reader.close()
+
+
+def test_cop_hotspot_layer_shows_the_forecast_the_viewer_may_see(
+    context: Any, browser: Any, cop_server: Server
+) -> None:
+    viewer = cop_server.concord.accounts.get_user_by_username("bp.cmd").viewer()
+    forecast = cop_server.concord.plans.hotspots(
+        viewer, history_days=30.0, cell_m=2000.0, bandwidth_m=1500.0, half_life_h=None, top=50
+    )
+    assert forecast.cells, "the scenario's alerts give Border Police a forecast"
+    page = context.new_page()
+    login(page, cop_server, "bp.cmd")
+    page.click("#tab-layers")
+    page.check("#layer-overlay-hotspots")
+    wait_js(page, "document.body.dataset.hotspots !== undefined")
+    assert page.evaluate("document.body.dataset.hotspots") == str(len(forecast.cells))
+    assert page.locator("path.hotspot").count() == len(forecast.cells)
+    page.click("#tab-layers")  # a live update may have moved the focus to another pane meanwhile
+    page.uncheck("#layer-overlay-hotspots")
+    assert page.locator("path.hotspot").count() == 0
+    other = browser.new_context()
+    try:
+        operator = other.new_page()
+        login(operator, cop_server, "bp.op")
+        operator.click("#tab-layers")
+        operator.check("#layer-overlay-hotspots")
+        wait_js(operator, "document.body.dataset.hotspots === 'unavailable'")
+    finally:
+        other.close()
