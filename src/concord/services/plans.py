@@ -14,11 +14,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
+from shapely.geometry import Polygon, shape
 
 from concord.domain.errors import InvalidInput
 from concord.domain.identity import Viewer
 from concord.domain.marking import Marking
 from concord.domain.ports import Clock
+from concord.drills.report import MapLayer, ReportDoc, map_png
 from concord.planning import BorderSection, Grid, PatrolUnits, kde_forecast, plan_patrols
 from concord.services.queries import RecordQueries
 from concord.sharing import Visible
@@ -87,6 +89,59 @@ class PlanService:
         markings = [r.record.marking for r in [*sections, *alerts]]
         out["banner"] = _combined(markings).banner() if markings else None
         return out
+
+    def report(
+        self, viewer: Viewer, units: Sequence[PatrolUnits], *, history_days: float, seed: int
+    ) -> ReportDoc:
+        """The patrol plan and the hotspot forecast as one report (HTML or PDF with a map) for ``viewer``."""
+        plan = self.patrols(viewer, units, history_days=history_days, seed=seed)
+        forecast = self.hotspots(
+            viewer, history_days=history_days, cell_m=2_000.0, bandwidth_m=1_500.0, half_life_h=None, top=20
+        )
+        sections = self._sections(viewer)
+        alerts = self._alerts(viewer, self._clock.now() - timedelta(days=history_days))
+        zones: list[tuple[str, str, Any]] = [
+            (r.record.record_id, "border-section", shape(r.record.fields["geometry"]))
+            for r in sections
+            if r.record.fields.get("geometry")
+        ]
+        zones += [(f"hotspot-{c['rank']}", "hotspot", Polygon(c["polygon"])) for c in forecast.cells]
+        layer = MapLayer(
+            zones=zones,
+            alerts=[
+                (
+                    float(r.record.fields["lon"]),
+                    float(r.record.fields["lat"]),
+                    str(r.record.fields.get("kind")),
+                )
+                for r in alerts
+            ],
+        )
+        coverage = plan["coverage"]
+        lines = [
+            f"{sid}: game {coverage['game'][i]:.2f}"
+            + "".join(f", {name} {values[i]:.2f}" for name, values in coverage.items() if name != "game")
+            for i, sid in enumerate(plan["sections"])
+        ]
+        shift = [f"{u['agency']} {u['unit']}: {', '.join(u['sections']) or 'standby'}" for u in plan["shift"]]
+        utilities = ", ".join(f"{k} {v:.3f}" for k, v in plan["defender_utility"].items())
+        now = self._clock.now()
+        return ReportDoc(
+            title=f"Patrol plan for {viewer.agency}",
+            kind="plan",
+            subject=f"next shift, from {history_days:g} days of history",
+            viewer=f"{viewer.user_id} ({viewer.agency})",
+            generated_at=now,
+            exercise=False,
+            summary=[
+                f"{len(plan['sections'])} border sections, {plan['alerts_used']} alerts you may see",
+                f"the attacker's best response is {plan['attacked']}",
+                f"expected defender utility: {utilities}",
+                f"highest forecast risk: {len(forecast.cells)} cells drawn on the map",
+            ],
+            sections={"Coverage per section": lines, "This shift": shift},
+            map_png=map_png(layer, title="Border sections, alerts and forecast hotspots"),
+        )
 
     # -- hotspots ----------------------------------------------------------------------------------
     def hotspots(

@@ -115,3 +115,16 @@ def test_no_sections_visible_is_a_clear_error(api: TestClient, concord: Concord)
     body = {"units": [{"agency": "BP", "name": "foot", "count": 1}]}
     r = api.post("/api/plans/patrols", json=body, headers=_bearer(api, "bp.cmd"))
     assert r.status_code == 422 and "border sections" in r.json()["error"]["message"]
+
+
+def test_plan_report_html_and_pdf(api: TestClient, concord: Concord) -> None:
+    _world(api, concord)
+    headers = _bearer(api, "bp.cmd")
+    body = {"units": [{"agency": "BP", "name": "foot", "count": 2}], "seed": 2}
+    html = api.post("/api/plans/report", json=body, headers=headers)
+    assert html.status_code == 200, html.text
+    assert "Patrol plan for BP" in html.text and "4 alerts you may see" in html.text
+    assert "alert-4" not in html.text  # CG's withheld alerts are not in the report
+    pdf = api.post("/api/plans/report?format=pdf", json=body, headers=headers)
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert api.post("/api/plans/report", json=body, headers=_bearer(api, "bp.op")).status_code == 403

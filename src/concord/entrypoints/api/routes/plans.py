@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from concord.domain.identity import Role, User
@@ -84,3 +85,35 @@ def hotspots(
         "alerts_used": forecast.alerts_used,
         "banner": forecast.marking.banner() if forecast.marking else None,
     }
+
+
+@router.post("/report")
+def report(
+    body: PatrolRequest,
+    concord: ConcordDep,
+    user: Planner,
+    fmt: Annotated[Literal["html", "pdf", "json"], Query(alias="format")] = "html",
+) -> Response:
+    """The patrol plan and hotspot forecast as a report with a map (HTML, PDF or JSON), for you."""
+    from concord.drills.report import render_html, render_pdf
+
+    units = [
+        PatrolUnits(
+            agency=u.agency,
+            name=u.name,
+            count=u.count,
+            max_sections=u.max_sections,
+            terrains=frozenset(u.terrains),
+        )
+        for u in body.units
+    ]
+    doc = concord.plans.report(user.viewer(), units, history_days=body.history_days, seed=body.seed)
+    if fmt == "pdf":
+        return Response(
+            render_pdf(doc),
+            media_type="application/pdf",
+            headers={"Content-Disposition": 'attachment; filename="plan.pdf"'},
+        )
+    if fmt == "html":
+        return HTMLResponse(render_html(doc))
+    return JSONResponse(doc.to_dict())
