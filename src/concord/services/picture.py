@@ -14,9 +14,10 @@ restarted process continues its tracks instead of starting new ones.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -42,7 +43,7 @@ from concord.domain.ports import Clock
 from concord.domain.record import RecordRow
 from concord.domain.track import Track
 from concord.domain.zone import Zone
-from concord.rules import RulesEngine
+from concord.rules import EngineEvent, RulesEngine
 from concord.services.records import alert_row, track_row
 from concord.tracking import GeoTracker, RejectedObservation
 
@@ -103,6 +104,7 @@ class PictureService:
         tracker: GeoTracker,
         rules: RulesEngine,
         publish: Callable[[PictureChange], None] | None = None,
+        slice_s: float = 2.0,
     ) -> None:
         self._engine = engine
         self._uow = uow
@@ -112,6 +114,8 @@ class PictureService:
         self.rules = rules
         self._publish = publish
         self._lock = threading.Lock()
+        # Observation time covered by one fusion-and-rules pass (see _fuse_in_slices).
+        self.slice_s = slice_s
         self._listeners: list[Callable[[PictureChange], None]] = [publish] if publish else []
 
     def replace_zones(self, zones: Sequence[Zone]) -> None:
@@ -136,9 +140,8 @@ class PictureService:
             with self._engine.connect() as conn:
                 seen = store.existing_observation_ids(conn, ids)
             fresh = [o for o in items if o.id not in seen]
-            tracks, refused = self._fuse(fresh, now)
+            tracks, refused, alert_events = self._fuse_in_slices(fresh, now)
             kept = [o for o in fresh if o.id not in {r.observation_id for r in refused}]
-            alert_events = self.rules.evaluate_many(tracks) if tracks else []
             changed: list[RecordRow] = []
             with self._uow() as uow:
                 store.insert_observations(uow.conn, kept, now)
@@ -176,6 +179,47 @@ class PictureService:
             return [], []
         result = self.tracker.process(fresh, now=now)
         return result.tracks, result.rejected
+
+    def _fuse_in_slices(
+        self, fresh: Sequence[Observation], now: datetime | None
+    ) -> tuple[list[Track], list[RejectedObservation], list[EngineEvent]]:
+        """Fuse a batch slice by slice of observation time, evaluating the rules after each slice.
+
+        A batch may span minutes (a feed catching up, a bus worker draining its backlog). The rules
+        judge a track by its successive states (a turn, a burst of speed, a line crossed), so they must
+        see it as often as a live feed would show it, not only at the end of the batch. Every slice is
+        fused and judged in turn; the batch is still stored in one transaction, with each track's last
+        state.
+        """
+        if not fresh:
+            return [], [], []
+        times = [o.observed_at.timestamp() for o in fresh]
+        first, last = min(times), max(times)
+        if last - first <= self.slice_s:
+            tracks, refused = self._fuse(fresh, now)
+            return tracks, refused, (self.rules.evaluate_many(tracks) if tracks else [])
+        order = sorted(range(len(fresh)), key=times.__getitem__)
+        latest: dict[str, Track] = {}
+        refused_all: list[RejectedObservation] = []
+        events: list[EngineEvent] = []
+        start = 0
+        while start < len(order):
+            end = start
+            # Slices are aligned on multiples of slice_s, as a steady feed's batches would be.
+            edge = (math.floor(times[order[start]] / self.slice_s) + 1) * self.slice_s
+            while end < len(order) and times[order[end]] < edge:
+                end += 1
+            positions = order[start:end]
+            tracks, refused = self._fuse([fresh[i] for i in positions], now)
+            refused_all.extend(replace(r, index=positions[r.index]) for r in refused)
+            if tracks:
+                events.extend(self.rules.evaluate_many(tracks))
+                for t in tracks:
+                    latest.pop(t.id, None)
+                    latest[t.id] = t
+            start = end
+        refused_all.sort(key=lambda r: r.index)
+        return list(latest.values()), refused_all, events
 
     def tick(self) -> int:
         """Run the time-driven rules (a vessel gone dark is the absence of reports)."""
@@ -232,8 +276,7 @@ class PictureService:
         obs = [_observation_of(r) for r in rows]
         with self._lock:
             for start in range(0, len(obs), MAX_BATCH):
-                tracks, _refused = self._fuse(obs[start : start + MAX_BATCH], None)
-                self.rules.evaluate_many(tracks)
+                self._fuse_in_slices(obs[start : start + MAX_BATCH], None)
         return len(obs)
 
     # -- helpers -----------------------------------------------------------------------------------
