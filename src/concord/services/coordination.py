@@ -130,6 +130,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+# How often a command is decided again when other processes keep writing in between.
+_MAX_ATTEMPTS = 5
+
 SERVICE_USER = User(
     id="system:coordination",
     username="system.coordination",
@@ -215,17 +218,51 @@ class CoordinationService:
         self.resources = ResourceService(clock=clock, new_id=new_id)
         self.messaging = MessagingService(clock=clock, new_id=new_id, user_exists=self._user_exists)
         self.router = Router([], clock=clock, may_notify=self._may_notify, policy=self._policy)
-        self.view = self._fold()
+        self._view_seq = 0
+        self._view = self._fold()
         self.zones_changed(zones.zones())
         self.reload_playbooks()
 
     # ------------------------------------------------------------------------------ set-up
 
     def _fold(self) -> CoordinationView:
+        """The view folded from every coordination event of the journal (sets the view's position)."""
         types = list(registered_event_types())
         with self._engine.connect() as conn:
-            events = [event_from_journal(e) for e in read_events(conn, types=types)]
-        return CoordinationView.from_events(events)
+            stored = list(read_events(conn, types=types))
+        self._view_seq = max((e.seq or 0 for e in stored), default=0)
+        return CoordinationView.from_events([event_from_journal(e) for e in stored])
+
+    @property
+    def view(self) -> CoordinationView:
+        """The coordination state, brought up to date with what other processes journalled.
+
+        Several processes (API nodes, tracker workers) share one journal. A read first takes in the
+        events others appended since this view last looked (one indexed query, usually empty);
+        commands are also checked at commit time, under the journal lock (see :meth:`_commit`).
+        """
+        with self._lock:
+            self._catch_up()
+        return self._view
+
+    @view.setter
+    def view(self, value: CoordinationView) -> None:
+        self._view = value
+
+    def _catch_up(self) -> None:
+        """Apply the coordination events journalled after this view's position. Caller holds the lock."""
+        types = list(registered_event_types())
+        with self._engine.connect() as conn:
+            stored = list(read_events(conn, after_seq=self._view_seq, types=types))
+        if not stored:
+            return
+        try:
+            self._view.apply_all([event_from_journal(e) for e in stored])
+        except (ValueError, KeyError):
+            log.exception("coordination view diverged from the journal; folding it again")
+            self._view = self._fold()
+            return
+        self._view_seq = max(self._view_seq, *(e.seq or 0 for e in stored))
 
     def rebuild(self) -> None:
         """Fold the live view afresh from the journal (after another process wrote, or a failure)."""
@@ -311,7 +348,7 @@ class CoordinationService:
         self, event: CoordinationEvent, batch: Sequence[CoordinationEvent]
     ) -> tuple[str, Marking, bool]:
         """(agency, marking, exercise) of the journal entry for ``event``."""
-        view = self.view
+        view = self._view
         if isinstance(event, IncidentOpened):
             return event.lead_agency, event.marking, event.exercise
         if isinstance(event, IncidentEvent):
@@ -389,11 +426,23 @@ class CoordinationService:
             if isinstance(event, IncidentEvent):
                 added[event.incident_id] = added.get(event.incident_id, 0) + 1
         for incident_id, count in added.items():
-            incident = self.view.incidents.get(incident_id)
+            incident = self._view.incidents.get(incident_id)
             stored = store.get_record(conn, "incident", incident_id)
             expected = (incident.version if incident is not None else 0) + count
             if stored is not None and stored.version != expected:
                 raise _Stale(incident_id)
+
+    def _check_behind(self, conn: Connection, ours: set[int | None]) -> None:
+        """Refuse when another process journalled coordination events this view has not seen.
+
+        Run after this transaction appended its events, so the journal lock is held (PostgreSQL) or
+        the database is locked for writing (SQLite): nothing can slip in between this check and the
+        commit. The caller catches up and decides again.
+        """
+        types = list(registered_event_types())
+        for event in read_events(conn, after_seq=self._view_seq, types=types, batch=len(ours) + 1):
+            if event.seq not in ours:
+                raise _Behind()
 
     def _commit(
         self,
@@ -420,8 +469,8 @@ class CoordinationService:
                 entries.append(event_to_journal(event, agency=agency, marking=marking, exercise=exercise))
         try:
             with _capture() as written, self._uow() as uow:
-                for entry in entries:
-                    uow.append(entry)
+                stored = [uow.append(entry) for entry in entries]
+                self._check_behind(uow.conn, {e.seq for e in stored})
                 self._check_fresh(uow.conn, events)
                 uow.commit()
         except _Stale as stale:
@@ -431,10 +480,12 @@ class CoordinationService:
                 details={"incident_id": stale.incident_id},
             ) from None
         try:
-            self.view.apply_all(events)
+            self._view.apply_all(events)
         except (ValueError, KeyError):
             log.exception("coordination view diverged from the journal; folding it again")
             self.view = self._fold()
+        else:
+            self._view_seq = max(self._view_seq, *(e.seq or 0 for e in stored))
         latest: dict[tuple[str, str], RecordRow] = {}
         for row in written:
             latest[(row.kind, row.id)] = row
@@ -446,9 +497,24 @@ class CoordinationService:
 
     def _run(self, decide: Callable[[], list[CoordinationEvent]]) -> list[RecordRow]:
         with self._lock:
-            rows = self._commit(decide())
+            rows = self._decide_and_commit(decide)
         self._announce(rows)
         return rows
+
+    def _decide_and_commit(
+        self, decide: Callable[[], list[CoordinationEvent]], **commit: Any
+    ) -> list[RecordRow]:
+        """Decide on the latest state and commit; decide again when another process wrote in between.
+
+        Caller holds the lock.
+        """
+        for _attempt in range(_MAX_ATTEMPTS):
+            self._catch_up()
+            try:
+                return self._commit(decide(), **commit)
+            except _Behind:
+                continue
+        raise Conflict("the coordination state kept changing under this command; retry")
 
     # -------------------------------------------------------------------------- routing
 
@@ -472,13 +538,24 @@ class CoordinationService:
     def _route_row(self, row: RecordRow) -> None:
         alert = _alert_of(row)
         with self._lock:
-            if alert.id in self.view.routings:
-                return
-            events = list(self.router.route(alert))
-            owner = self._owner_after(events)
-            rows = self._commit(
-                events, routing_marking=row.marking, routing_agency=owner, routing_exercise=row.exercise
-            )
+            for _attempt in range(_MAX_ATTEMPTS):
+                self._catch_up()
+                if alert.id in self._view.routings:
+                    return  # routed already, perhaps by another process
+                events = list(self.router.route(alert))
+                owner = self._owner_after(events)
+                try:
+                    rows = self._commit(
+                        events,
+                        routing_marking=row.marking,
+                        routing_agency=owner,
+                        routing_exercise=row.exercise,
+                    )
+                    break
+                except _Behind:
+                    continue
+            else:
+                raise Conflict(f"routing alert {alert.id} kept being overtaken; retry")
         self._announce(rows)
         threshold = self._auto_open_impact
         if threshold is not None and Severity.parse(alert.impact).rank >= threshold.rank:
@@ -501,15 +578,13 @@ class CoordinationService:
             raise NotFound(f"no alert {command.alert_id!r}", details={"alert_id": command.alert_id})
         alert = _alert_of(row)
         with self._lock:
-            routing = self.view.routing(alert.id)
-            events = list(self.router.resolve(routing, command, user, alert))
-            rows = self._commit(
-                events,
+            rows = self._decide_and_commit(
+                lambda: list(self.router.resolve(self._view.routing(alert.id), command, user, alert)),
                 routing_marking=row.marking,
                 routing_agency=command.decision,
                 routing_exercise=row.exercise,
             )
-            result = self.view.routing(alert.id)
+            result = self._view.routing(alert.id)
         self._announce(rows)
         return result
 
@@ -533,12 +608,15 @@ class CoordinationService:
         alerts = [self.alert(a) for a in dict.fromkeys(command.alert_ids)]
         incident_id = command.incident_id or self._new_id()
         command = replace(command, incident_id=incident_id)
-        with self._lock:
-            if incident_id in self.view.incidents:
+
+        def decide() -> list[CoordinationEvent]:
+            if incident_id in self._view.incidents:
                 raise Conflict(f"incident {incident_id} already exists", details={"incident_id": incident_id})
-            events = self.incidents.open(command, user, alerts, zone_kinds=self._zone_kinds(alerts))
-            rows = self._commit(events)
-            incident = self.view.incident(incident_id)
+            return list(self.incidents.open(command, user, alerts, zone_kinds=self._zone_kinds(alerts)))
+
+        with self._lock:
+            rows = self._decide_and_commit(decide)
+            incident = self._view.incident(incident_id)
         self._announce(rows)
         return incident
 
@@ -548,20 +626,30 @@ class CoordinationService:
         alert = self.alert(alert_id)
         if alert_id not in self.view.routings:
             self.route_alert(alert_id)
-        with self._lock:
-            for incident in self.view.incidents.values():
+        opened: list[IncidentOpened] = []
+
+        def decide() -> list[CoordinationEvent]:
+            for incident in self._view.incidents.values():
                 if alert_id in incident.alert_ids and incident.status is not IncidentStatus.CLOSED:
                     raise Conflict(
                         f"alert {alert_id} already belongs to incident {incident.id}",
                         details={"incident_id": incident.id},
                     )
-            routing = self.view.routing(alert_id)
-            events = self.incidents.open_from_alert(
-                alert, routing, user, zone_kinds=self._zone_kinds([alert]), title=title
+            events = list(
+                self.incidents.open_from_alert(
+                    alert,
+                    self._view.routing(alert_id),
+                    user,
+                    zone_kinds=self._zone_kinds([alert]),
+                    title=title,
+                )
             )
-            opened = next(e for e in events if isinstance(e, IncidentOpened))
-            rows = self._commit(events)
-            incident = self.view.incident(opened.incident_id)
+            opened[:] = [e for e in events if isinstance(e, IncidentOpened)][:1]
+            return events
+
+        with self._lock:
+            rows = self._decide_and_commit(decide)
+            incident = self._view.incident(opened[0].incident_id)
         self._announce(rows)
         return incident
 
@@ -569,9 +657,14 @@ class CoordinationService:
         """Any command on an existing incident or its tasks (status, lead, notes, links, tasks...)."""
         alert = self.alert(command.alert_id) if isinstance(command, LinkAlert) else None
         with self._lock:
-            incident = self.view.incident(command.incident_id)
-            rows = self._commit(self.incidents.handle(incident, command, user, alert=alert))
-            result = self.view.incident(command.incident_id)
+            rows = self._decide_and_commit(
+                lambda: list(
+                    self.incidents.handle(
+                        self._view.incident(command.incident_id), command, user, alert=alert
+                    )
+                )
+            )
+            result = self._view.incident(command.incident_id)
         self._announce(rows)
         return result
 
@@ -584,12 +677,17 @@ class CoordinationService:
     def tick(self) -> list[EscalationNotified]:
         """Record every escalation step due now (each once); returns what was sent."""
         now = self._clock.now()
-        with self._lock:
-            events: list[EscalationNotified] = []
-            for incident in self.view.incidents.values():
+        events: list[EscalationNotified] = []
+
+        def decide() -> list[CoordinationEvent]:
+            events.clear()
+            for incident in self._view.incidents.values():
                 if incident.status is not IncidentStatus.CLOSED:
                     events.extend(self.incidents.record_due_escalations(incident, now))
-            rows = self._commit(events)
+            return list(events)
+
+        with self._lock:
+            rows = self._decide_and_commit(decide)
         self._announce(rows)
         return events
 
@@ -712,6 +810,10 @@ class CoordinationService:
 
     def task_row_id(self, incident_id: str, task_id: str) -> str:
         return task_record_id(incident_id, task_id)
+
+
+class _Behind(Exception):
+    """Another process journalled coordination events after this view's position."""
 
 
 class _Stale(Exception):

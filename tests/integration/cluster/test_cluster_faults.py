@@ -30,7 +30,7 @@ def _journal_counts(engine: sa.Engine) -> tuple[Counter[str], Counter[str]]:
     routed: Counter[str] = Counter()
     with engine.connect() as conn:
         for kind, payload in conn.execute(
-            sa.select(j.c.type, j.c.payload).where(j.c.type.in_(["AlertRaised", "AlertRouted"]))
+            sa.select(j.c.type, j.c.payload).where(j.c.type.in_(["AlertRaised", "alert.routed"]))
         ):
             data = payload if isinstance(payload, dict) else json.loads(payload)
             if kind == "AlertRaised":

@@ -472,3 +472,61 @@ def test_run_escalations_ticks_in_the_background(ready: Concord, clock: ManualCl
     assert [e.type for e in log].count("task.escalation-notified") == 1
     with pytest.raises(InvalidInput):
         asyncio.run(run_escalations(ready, 0))
+
+
+# ------------------------------------------------------------------------ several processes, one journal
+
+
+def _journal_types(concord: Concord, *types: str) -> list[str]:
+    import sqlalchemy as sa
+
+    from concord.adapters.db import journal
+
+    with concord.engine.connect() as conn:
+        rows = conn.execute(sa.select(journal.c.type).where(journal.c.type.in_(types))).all()
+    return [r.type for r in rows]
+
+
+def test_processes_sharing_a_journal_see_each_others_coordination(
+    ready: Concord, settings: Settings, clock: ManualClock
+) -> None:
+    """Two API nodes on one database: what one decides, the other knows before it decides."""
+    other = bootstrap(settings, clock=clock, password_hasher=FAST_HASHER)
+    try:
+        # Raised and routed by the first process after the second one started.
+        raise_alert(ready, "alert-sea", where=SEA)
+        assert other.coordination.route_alert("alert-sea").owner == "CG"
+        assert _journal_types(ready, "alert.routed") == ["alert.routed"]
+
+        # An incident opened on one node is answered on the other, without a conflict.
+        incident = ready.coordination.open_from_alert("alert-sea", user(ready, "cg.op"))
+        acked = other.coordination.incident_command(
+            AcknowledgeTask(incident_id=incident.id, task_id="dispatch-vessel"), user(other, "cg.op2")
+        )
+        assert acked.tasks["dispatch-vessel"].acknowledged_at is not None
+        with pytest.raises(Conflict):
+            other.coordination.open_from_alert("alert-sea", user(other, "cg.op"))
+
+        # A channel one node opened takes messages on the other.
+        tf = ready.coordination.form_task_force(
+            FormTaskForce(
+                name="TF Delta", lead_agency="CG", member_agencies=("CUS",), incident_ids=(incident.id,)
+            ),
+            user(ready, "cg.cmd"),
+        )
+        other.coordination.post_message(
+            PostMessage(
+                channel_id=task_force_channel_id(tf),
+                body="on station",
+                marking=Marking(classification="RESTRICTED", originator="CUS", rel_to=frozenset({"CG"})),
+            ),
+            user(other, "cus.op"),
+        )
+        assert len(ready.coordination.message_rows(task_force_channel_id(tf))) == 1
+
+        # Escalations due are recorded once, whichever node ticks first.
+        clock.advance(3600)
+        first = ready.coordination.tick()
+        assert first and other.coordination.tick() == []
+    finally:
+        other.close()
