@@ -8,6 +8,7 @@ soon as it is committed, so a revocation takes effect on every path at once.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
@@ -43,7 +44,9 @@ from concord.sharing import (
     dry_run,
 )
 
-__all__ = ["AGREEMENT_EVENTS", "SharingService"]
+__all__ = ["AGREEMENT_EVENTS", "CATCH_UP_S", "SharingService"]
+
+CATCH_UP_S = 0.5
 
 AGREEMENT_EVENTS = ("AgreementSigned", "AgreementAmended", "AgreementRevoked")
 
@@ -64,23 +67,47 @@ class SharingService:
         self._uow = uow
         self._clock = clock
         self._policies = policies
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._agencies = list(agencies)
-        self.gate = ReleaseGate(policies=policies, agencies=self._agencies, agreements=self._load())
+        self._seq = 0
+        self._checked_at = time.monotonic()
+        self._gate = ReleaseGate(policies=policies, agencies=self._agencies, agreements=self._load())
 
     def _load(self) -> AgreementSet:
         agreements = AgreementSet()
         with self._engine.connect() as conn:
             for event in read_events(conn, types=AGREEMENT_EVENTS):
                 agreements = agreements.apply(agreement_event_from_dict(event.payload))
+                self._seq = max(self._seq, event.seq or 0)
         return agreements
+
+    @property
+    def gate(self) -> ReleaseGate:
+        """The release gate, with the agreement changes other processes journalled taken in.
+
+        Processes sharing a database (API and egress nodes) look for new agreement events at most
+        every ``CATCH_UP_S`` seconds: a revocation on one node takes effect on every node within that.
+        """
+        if time.monotonic() - self._checked_at >= CATCH_UP_S:
+            with self._lock:
+                self._catch_up()
+        return self._gate
+
+    def _catch_up(self) -> None:
+        """Apply agreement events journalled after this gate's position. Caller holds the lock."""
+        with self._engine.connect() as conn:
+            events = list(read_events(conn, after_seq=self._seq, types=AGREEMENT_EVENTS))
+        self._checked_at = time.monotonic()
+        for event in events:
+            self._gate.apply(agreement_event_from_dict(event.payload))
+            self._seq = max(self._seq, event.seq or 0)
 
     def agencies_changed(self, agencies: Sequence[Agency]) -> None:
         """Rebuild the gate when the set of agencies changes (a new agency is a new kind of viewer)."""
         with self._lock:
             self._agencies = list(agencies)
-            self.gate = ReleaseGate(
-                policies=self._policies, agencies=self._agencies, agreements=self.gate.agreements
+            self._gate = ReleaseGate(
+                policies=self._policies, agencies=self._agencies, agreements=self._gate.agreements
             )
 
     # -- agreements --------------------------------------------------------------------------------
@@ -132,10 +159,11 @@ class SharingService:
 
     def _commit(self, event: AgreementEvent, actor: str, owner: str) -> None:
         with self._lock:
+            self._catch_up()
             # Validates the change against the current set before anything is written.
-            self.gate.agreements.apply(event)
+            self._gate.agreements.apply(event)
             with self._uow() as uow:
-                uow.append(
+                stored = uow.append(
                     envelope(
                         type(event).event_type,
                         event.to_dict(),
@@ -145,8 +173,18 @@ class SharingService:
                         marking=Marking(classification="UNCLASSIFIED", originator=owner, tlp=Tlp.AMBER),
                     )
                 )
+                # The journal lock is held now: another process's change in between means this one was
+                # validated against a stale set.
+                others = [
+                    e
+                    for e in read_events(uow.conn, after_seq=self._seq, types=AGREEMENT_EVENTS)
+                    if e.seq != stored.seq
+                ]
+                if others:
+                    raise Conflict("the agreements changed meanwhile; look again and retry")
                 uow.commit()
-            self.gate.apply(event)
+            self._gate.apply(event)
+            self._seq = max(self._seq, stored.seq or 0)
 
     # -- releasing ---------------------------------------------------------------------------------
     def release(

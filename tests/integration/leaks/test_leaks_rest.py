@@ -15,9 +15,13 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.leakkit import PASSWORD, LeakWorld, build_leak_world
+from tests.conftest import FAST_HASHER
+from tests.leakkit import PASSWORD, LeakWorld, _agreement, build_leak_world
 
+from concord.bootstrap import bootstrap
+from concord.domain.errors import ConcordError
 from concord.domain.identity import User
+from concord.services import sharing as sharing_service
 from concord.entrypoints.api.main import create_app
 
 pytestmark = pytest.mark.slow
@@ -183,6 +187,32 @@ def test_error_messages_do_not_name_withheld_records(
         assert r.status_code in (403, 404)
         assert rid not in r.text
         assert "CANARY" not in r.text
+
+
+def test_a_revocation_on_one_node_reaches_the_other_nodes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two API nodes on one database: the node that did not revoke stops releasing just as fast."""
+    world = build_leak_world(tmp_path)
+    other = bootstrap(world.concord.settings, clock=world.concord.clock, password_hasher=FAST_HASHER)
+    try:
+        viewer = world.concord.accounts.get_user_by_username("cus.an").viewer()
+        before = {r.record.record_id for r in other.queries.page("track", viewer, limit=1000).items}
+        assert before == world.visible_ids(viewer)
+        world.concord.sharing.revoke("cg-cus", actor="test")
+        # Within the catch-up interval the other node looks at the journal again (here: at once).
+        monkeypatch.setattr(sharing_service, "CATCH_UP_S", 0.0)
+        after = {r.record.record_id for r in other.queries.page("track", viewer, limit=1000).items}
+        assert after == world.visible_ids(viewer) != before
+        # A change is validated against the journal, not against what this node last looked at.
+        monkeypatch.setattr(sharing_service, "CATCH_UP_S", 3600.0)
+        world.concord.sharing.sign(_agreement("cg-cus-2", "CG", "CUS", set()), actor="test")
+        with pytest.raises(ConcordError):
+            other.sharing.sign(_agreement("cg-cus-2", "CG", "CUS", {"PII"}), actor="test")
+        assert other.sharing.agreement("cg-cus-2").categories == frozenset()
+    finally:
+        other.close()
+        world.concord.close()
 
 
 def test_revocation_takes_effect_at_once(tmp_path: Path) -> None:
