@@ -29,7 +29,7 @@ from concord.rules import RulesEngine
 from concord.services.accounts import AccountService, LoginThrottle
 from concord.services.audit import AuditService
 from concord.services.coordination import CoordinationService, register_coordination_projections
-from concord.services.picture import PictureService, register_picture_projections
+from concord.services.picture import ChangeSource, Intake, PictureService, register_picture_projections
 from concord.services.plans import PlanService
 from concord.services.queries import RecordQueries
 from concord.services.sharing import SharingService
@@ -58,6 +58,10 @@ class Concord:
     plans: PlanService
     keys: FileKeyStore
     coordination: CoordinationService
+    # Where doors hand observations and where live egress hears of changes: the picture itself when
+    # embedded; the bus and the journal follower on the nodes of a scaled-out deployment.
+    intake: Intake
+    live: ChangeSource
     history_tables: list[sa.Table] = field(default_factory=list)
 
     def uow(self) -> UnitOfWork:
@@ -192,4 +196,6 @@ def bootstrap(
         keys=keys,
         history_tables=audit.history_tables(),
         coordination=coordination,
+        intake=picture,
+        live=picture,
     )

@@ -1,11 +1,13 @@
 """The NATS JetStream message bus of a deployment beyond one process.
 
 JetStream carries work and fan-out; the journal in the database stays the one ordered record of truth.
-Three streams, each replicated (``stream_replicas``, 3 in a cluster) on file storage:
+Two streams, each replicated (``stream_replicas``, 3 in a cluster) on file storage:
 
 - ``CONCORD_INGEST`` (``ingest.>``): observation batches from any door, before partitioning;
-- ``CONCORD_OBS`` (``obs.<region>``): observations routed to the region that tracks them;
-- ``CONCORD_PICTURE`` (``picture.>``): records a worker committed, for API and egress nodes to fan out.
+- ``CONCORD_OBS`` (``obs.<region>``): observations routed to the region that tracks them.
+
+Notifications that need no durability (``committed.<region>``: a tracker committed these observations)
+travel on core NATS: whoever misses one finds the same fact in the journal.
 
 Publishing waits for JetStream's acknowledgement (the message is stored on a quorum of replicas) and
 names each message (``Nats-Msg-Id``) so a publisher's retry inside the duplicate window is stored once.
@@ -46,7 +48,6 @@ from concord.domain.errors import Conflict, InvalidInput, Unavailable
 __all__ = [
     "INGEST_STREAM",
     "OBS_STREAM",
-    "PICTURE_STREAM",
     "BatchHandler",
     "Lease",
     "LeaseBucket",
@@ -60,8 +61,7 @@ T = TypeVar("T")
 
 INGEST_STREAM = "CONCORD_INGEST"
 OBS_STREAM = "CONCORD_OBS"
-PICTURE_STREAM = "CONCORD_PICTURE"
-_STREAM_SUBJECTS = {INGEST_STREAM: "ingest.>", OBS_STREAM: "obs.>", PICTURE_STREAM: "picture.>"}
+_STREAM_SUBJECTS = {INGEST_STREAM: "ingest.>", OBS_STREAM: "obs.>"}
 _MAX_MESSAGE_BYTES = 8_000_000
 _WRONG_LAST_SEQUENCE = 10071  # JetStream's error code for a compare-and-set on a stale revision
 

@@ -92,7 +92,12 @@ def serve_cluster_role(settings: Settings) -> None:
 
     async def api(stop: asyncio.Event) -> None:
         assert sock is not None
-        jobs = [PeriodicJob("audit-head", 30.0, concord.audit.sign_head)]
+        # Every API node may run these: a node decides on the journal's latest state, so an escalation
+        # step or an audit head is recorded once whichever node comes first.
+        jobs = [
+            PeriodicJob("audit-head", 30.0, concord.audit.sign_head),
+            PeriodicJob("escalations", 5.0, concord.coordination.tick),
+        ]
         background = asyncio.create_task(run_periodic(jobs, stop=stop))
         try:
             await run_server(create_app(settings, concord=concord), sock, on_started=started)
@@ -100,8 +105,28 @@ def serve_cluster_role(settings: Settings) -> None:
             stop.set()
             await background
 
+    async def egress(stop: asyncio.Event) -> None:
+        """TAK clients over CoT (TCP and/or TLS, as configured), fed from the journal follower."""
+        from concord.entrypoints.cot_server import run_cot_server
+
+        cot = await run_cot_server(concord, settings, tcp_user=settings.cot_tcp_user or None)
+        console.print(f"CoT (TAK) listening: tcp {cot.tcp_address or '-'}, tls {cot.tls_address or '-'}")
+        sys.stdout.flush()
+        try:
+            await stop.wait()
+        finally:
+            await cot.close()
+
+    has_cot = bool(settings.cot_tcp_port or settings.cot_tls_port)
     try:
-        asyncio.run(serve_role(concord, settings.role, api=api if sock is not None else None))
+        asyncio.run(
+            serve_role(
+                concord,
+                settings.role,
+                api=api if sock is not None else None,
+                egress=egress if "egress" in roles and has_cot else None,
+            )
+        )
     finally:
         if sock is not None:
             sock.close()

@@ -455,7 +455,7 @@ class CotServer:
         self._servers: list[asyncio.Server] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self.batcher = _IngestBatcher(
-            lambda items, actor: concord.picture.ingest(items, actor=actor), self.limits, self.stats
+            lambda items, actor: concord.intake.ingest(items, actor=actor), self.limits, self.stats
         )
         self.tcp_address: tuple[str, int] | None = None
         self.tls_address: tuple[str, int] | None = None
@@ -478,7 +478,7 @@ class CotServer:
                     details={"field": "tcp_agency"},
                 )
             self.tcp_binding = _Binding(user=user, agency=agency, marking=self.marking_for(agency))
-        self.concord.picture.subscribe(self.hub.listener(loop))
+        self.concord.live.subscribe(self.hub.listener(loop))
         rows = await asyncio.to_thread(self._current_rows)
         self.hub.seed(rows)
         self.batcher.start()

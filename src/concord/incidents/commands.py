@@ -338,6 +338,8 @@ class PostMessage:
     channel_id: str
     body: str
     marking: Marking
+    # Chosen by the client to make a retry safe: a second post with the same id is a Conflict.
+    message_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -126,6 +126,13 @@ class MessagingService:
             raise InvalidInput(
                 "a message's marking must originate from the author's agency", details={"field": "marking"}
             )
+        message_id = command.message_id or self._new_id()
+        if command.message_id is not None and any(
+            m.id == message_id for c in state.channels.values() for m in c.messages
+        ):
+            raise Conflict(
+                f"message {message_id} was posted already", details={"message_id": message_id}
+            )
         mentions = parse_mentions(body)
         if self._user_exists is not None:
             mentions = tuple(m for m in mentions if self._user_exists(m))
@@ -134,7 +141,7 @@ class MessagingService:
                 at=self._clock.now(),
                 actor=user.id,
                 channel_id=channel.id,
-                message_id=self._new_id(),
+                message_id=message_id,
                 author_username=user.username,
                 author_agency=user.agency,
                 body=body.strip(),

@@ -29,7 +29,7 @@ import httpx
 import sqlalchemy as sa
 
 from concord.domain.errors import InvalidInput, NotFound, Unavailable
-from concord.services.workers import RunningWorkers, roles_of, run_workers
+from concord.services.workers import RunningWorkers, prepare_node, roles_of, run_workers
 
 __all__ = [
     "ClusterState",
@@ -420,9 +420,14 @@ async def serve_role(
     role: str,
     *,
     api: Callable[[asyncio.Event], Coroutine[Any, Any, None]] | None = None,
+    egress: Callable[[asyncio.Event], Coroutine[Any, Any, None]] | None = None,
     started: Callable[[RunningWorkers], None] | None = None,
 ) -> None:
-    """Run ``role`` in this process until SIGTERM/SIGINT (or until the API server ``api`` returns)."""
+    """Run ``role`` in this process until SIGTERM/SIGINT (or until a door, ``api`` or ``egress``, ends).
+
+    The doors are pointed at the bus before they open (:func:`prepare_node`), so that nothing they
+    take in is fused in this process.
+    """
     roles = roles_of(role)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -430,13 +435,17 @@ async def serve_role(
         tasks: list[asyncio.Task[Any]] = []
         bus_roles = concord.settings.bus == "nats"
         if bus_roles:
-            tasks.append(asyncio.create_task(run_workers(concord, role, stop=stop, started=started)))
+            running = prepare_node(concord, role)
+            tasks.append(
+                asyncio.create_task(run_workers(concord, role, stop=stop, started=started, running=running))
+            )
         elif roles != {"api"} and role != "all":
             raise InvalidInput(f"role {role!r} needs CONCORD_BUS=nats", details={"field": "role"})
-        if api is not None and "api" in roles:
-            server = asyncio.create_task(api(stop))
-            server.add_done_callback(lambda _t: stop.set())
-            tasks.append(server)
+        for door, name in ((api, "api"), (egress, "egress")):
+            if door is not None and name in roles:
+                task = asyncio.create_task(door(stop))
+                task.add_done_callback(lambda _t: stop.set())
+                tasks.append(task)
         try:
             await stop.wait()
         finally:

@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -47,7 +48,14 @@ from concord.rules import EngineEvent, RulesEngine
 from concord.services.records import alert_row, track_row
 from concord.tracking import GeoTracker, RejectedObservation
 
-__all__ = ["IngestReceipt", "PictureChange", "PictureService", "register_picture_projections"]
+__all__ = [
+    "ChangeSource",
+    "IngestReceipt",
+    "Intake",
+    "PictureChange",
+    "PictureService",
+    "register_picture_projections",
+]
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +71,30 @@ class PictureChange:
 
 @dataclass(frozen=True, slots=True)
 class IngestReceipt:
+    """What became of a batch. ``tracks_updated`` and ``alerts`` are None when the batch was fused by
+    tracker workers on the bus, which fuse many callers' batches together."""
+
     accepted: int
     duplicates: int
     rejected: list[dict[str, object]] = field(default_factory=list)
-    tracks_updated: int = 0
-    alerts: int = 0
+    tracks_updated: int | None = 0
+    alerts: int | None = 0
+
+
+class Intake(Protocol):
+    """Where the doors hand observations: this process's picture, or the bus to the region owners.
+
+    ``ingest`` returns once the batch is committed to the journal (or raises); it blocks, so doors
+    call it from a worker thread.
+    """
+
+    def ingest(self, items: Sequence[Observation], *, actor: str) -> IngestReceipt: ...
+
+
+class ChangeSource(Protocol):
+    """Where live egress (stream, TAK) hears of committed records."""
+
+    def subscribe(self, listener: Callable[[PictureChange], None]) -> None: ...
 
 
 def _alert_projection(conn: Connection, event: JournalEvent) -> None:

@@ -10,11 +10,15 @@ from the region's durable consumer, which redelivers whatever the lost worker ha
 
 Each region's observations go through a :class:`PictureService` of its own (fusion, rules and the
 journal commit in one transaction); the bus messages are acknowledged only after that commit, and a
-redelivered observation is dropped by id, so no observation is lost or stored twice. Committed records
-are then fanned out on ``picture.<region>`` for API and egress nodes (:class:`PictureFeed`).
+redelivered observation is dropped by id, so no observation is lost or stored twice. After the commit
+the worker announces the committed observation ids on ``committed.<region>`` (core NATS).
 
-Rules are evaluated in the tracker's transaction (their memory is per track), so the ``rules`` role runs
-the tracker worker; ``api`` and ``egress`` nodes are stateless.
+API and egress nodes hand observations to the bus through :class:`BusIntake`, which answers the
+caller only once the region's owner announced the commit (or the journal shows it), and hear of every
+committed record through a :class:`~concord.services.follower.JournalFollower` reading the journal,
+woken by those announcements. Rules are evaluated in the tracker's transaction (their memory is per
+track), so the ``rules`` role runs the tracker worker; ``api`` and ``egress`` nodes keep no state of
+their own beyond caches of the journal.
 """
 
 from __future__ import annotations
@@ -25,7 +29,6 @@ import logging
 import math
 import os
 import socket
-import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,34 +37,34 @@ from typing import Any, Literal, get_args
 
 import sqlalchemy as sa
 
+from concord.adapters import records_store as store
 from concord.adapters.db import observations as observations_table
 from concord.adapters.nats_bus import INGEST_STREAM, OBS_STREAM, Lease, LeaseBucket, NatsBus
 from concord.domain.errors import Conflict, InvalidInput, Unavailable
 from concord.domain.marking import Marking
 from concord.domain.observation import Observation, SensorKind, TargetKind
-from concord.domain.record import RecordRow
 from concord.domain.types import ensure_utc
 from concord.rules import RulesEngine
-from concord.services.picture import PictureChange, PictureService
+from concord.services.follower import JournalFollower
+from concord.services.picture import MAX_BATCH, IngestReceipt, PictureService
 from concord.tracking import GeoTracker, Region
 
 __all__ = [
+    "COMMITTED_SUBJECT",
+    "LEASE_BUCKET",
     "ROLES",
+    "BusIntake",
     "IngestWorker",
     "ObservationPublisher",
     "Partition",
     "Partitioning",
-    "PictureFeed",
-    "LEASE_BUCKET",
     "PublishReport",
     "Role",
+    "RunningWorkers",
     "TrackerWorker",
     "observation_from_dict",
     "observation_to_dict",
-    "record_row_from_dict",
-    "RunningWorkers",
-    "publish_committed",
-    "record_row_to_dict",
+    "prepare_node",
     "roles_of",
     "run_workers",
 ]
@@ -71,6 +74,7 @@ log = logging.getLogger(__name__)
 Role = Literal["api", "ingest", "tracker", "rules", "egress", "all"]
 ROLES: tuple[str, ...] = get_args(Role)
 LEASE_BUCKET = "concord_leases"
+COMMITTED_SUBJECT = "committed"  # committed.<region>: {"ids": [...], "rejected": [{"id", "reason"}]}
 _PUBLISH_CONCURRENCY = 256
 
 
@@ -203,41 +207,6 @@ def observation_from_dict(data: dict[str, Any]) -> Observation:
         raise InvalidInput(f"malformed observation message: {exc}", details={"field": "observation"}) from exc
 
 
-def record_row_to_dict(row: RecordRow) -> dict[str, Any]:
-    return {
-        "kind": row.kind,
-        "id": row.id,
-        "version": row.version,
-        "seq": row.seq,
-        "marking": row.marking.to_dict(),
-        "exercise": row.exercise,
-        "status": row.status,
-        "lat": row.lat,
-        "lon": row.lon,
-        "updated_at": row.updated_at.isoformat(),
-        "data": row.data,
-    }
-
-
-def record_row_from_dict(data: dict[str, Any]) -> RecordRow:
-    try:
-        return RecordRow(
-            kind=str(data["kind"]),
-            id=str(data["id"]),
-            version=int(data["version"]),
-            seq=int(data["seq"]),
-            marking=Marking.from_dict(data["marking"]),
-            exercise=bool(data["exercise"]),
-            status=_opt_str(data.get("status")),
-            lat=_opt_float(data.get("lat")),
-            lon=_opt_float(data.get("lon")),
-            updated_at=ensure_utc(datetime.fromisoformat(str(data["updated_at"]))),
-            data=dict(data["data"]),
-        )
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise InvalidInput(f"malformed record message: {exc}", details={"field": "record"}) from exc
-
-
 def _opt_float(value: Any) -> float | None:
     return None if value is None else float(value)
 
@@ -275,6 +244,135 @@ class ObservationPublisher:
 
         results = await asyncio.gather(*(one(o) for o in items))
         return PublishReport(acked=len(items), duplicates=sum(results), acked_ids=tuple(o.id for o in items))
+
+
+# -- the doors' intake on the bus ------------------------------------------------------------------
+_Outcome = tuple[bool, str | None]  # (committed, reason refused)
+
+
+class BusIntake:
+    """The :class:`~concord.services.picture.Intake` of an API or egress node: observations go to the
+    region owners on the bus, and the caller is answered once they are committed to the journal.
+
+    An observation counts as committed when its region's tracker announces it on ``committed.<region>``
+    or, should that announcement be missed (a reconnect), when the journal holds it. An observation the
+    tracker refused comes back with the tracker's reason. When the commit is not confirmed in
+    ``timeout_s`` the caller gets :class:`Unavailable` and may send the same batch again: observations
+    are named by content, JetStream stores a repeated id once and the trackers drop it by id.
+    """
+
+    def __init__(
+        self,
+        bus: NatsBus,
+        partitioning: Partitioning,
+        *,
+        engine: Any,
+        timeout_s: float = 15.0,
+        check_every_s: float = 0.5,
+    ) -> None:
+        self._bus = bus
+        self._publisher = ObservationPublisher(bus, partitioning)
+        self._engine = engine
+        self.timeout_s = timeout_s
+        self._check_every_s = check_every_s
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._waiting: dict[str, list[asyncio.Future[_Outcome]]] = {}
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Serve ``ingest`` calls on ``loop`` (the loop the bus is connected in)."""
+        self._loop = loop
+
+    def ingest(self, items: Sequence[Observation], *, actor: str) -> IngestReceipt:
+        """Blocking form for the doors' worker threads (never call it on the loop itself)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            raise Unavailable("this node is not connected to the bus yet")
+        future = asyncio.run_coroutine_threadsafe(self.submit(items, actor=actor), loop)
+        try:
+            return future.result(timeout=self.timeout_s + 10)
+        except TimeoutError as exc:
+            future.cancel()
+            raise Unavailable("the bus did not answer; send the same batch again") from exc
+
+    async def submit(self, items: Sequence[Observation], *, actor: str) -> IngestReceipt:
+        if len(items) > MAX_BATCH:
+            raise InvalidInput(
+                f"at most {MAX_BATCH} observations per batch", details={"field": "observations"}
+            )
+        ids = [o.id for o in items]
+        if len(set(ids)) != len(ids):
+            raise InvalidInput("observation ids repeat within the batch", details={"field": "id"})
+        known = await asyncio.to_thread(self._stored, ids)
+        fresh = [o for o in items if o.id not in known]
+        loop = asyncio.get_running_loop()
+        mine: dict[str, asyncio.Future[_Outcome]] = {}
+        for o in fresh:
+            mine[o.id] = loop.create_future()
+            self._waiting.setdefault(o.id, []).append(mine[o.id])
+        try:
+            if fresh:
+                await self._publisher.publish(fresh)
+            outcomes = await self._await_commit(mine)
+        finally:
+            for oid, future in mine.items():
+                waiting = self._waiting.get(oid, [])
+                if future in waiting:
+                    waiting.remove(future)
+                if not waiting:
+                    self._waiting.pop(oid, None)
+        rejected: list[dict[str, object]] = [
+            {"index": ids.index(oid), "id": oid, "reason": reason}
+            for oid, (committed, reason) in outcomes.items()
+            if not committed
+        ]
+        rejected.sort(key=lambda r: int(str(r["index"])))
+        log.debug("%s: %d observations committed through the bus", actor, len(fresh) - len(rejected))
+        return IngestReceipt(
+            accepted=len(fresh) - len(rejected),
+            duplicates=len(known),
+            rejected=rejected,
+            tracks_updated=None,
+            alerts=None,
+        )
+
+    async def _await_commit(self, mine: dict[str, asyncio.Future[_Outcome]]) -> dict[str, _Outcome]:
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            pending = [f for f in mine.values() if not f.done()]
+            if not pending:
+                return {oid: f.result() for oid, f in mine.items()}
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise Unavailable(
+                    f"{len(pending)} of {len(mine)} observations are queued but their commit was not "
+                    f"confirmed within {self.timeout_s:.0f} s; send the same batch again "
+                    "(observations are deduplicated by id)",
+                    details={"pending": len(pending)},
+                )
+            await asyncio.wait(pending, timeout=min(self._check_every_s, left))
+            unsure = [oid for oid, f in mine.items() if not f.done()]
+            if unsure:
+                # An announcement may have been missed: the journal is the truth.
+                for oid in await asyncio.to_thread(self._stored, unsure):
+                    if not mine[oid].done():
+                        mine[oid].set_result((True, None))
+
+    def _stored(self, ids: Sequence[str]) -> set[str]:
+        with self._engine.connect() as conn:
+            return set(store.existing_observation_ids(conn, list(ids)))
+
+    async def on_committed(self, message: dict[str, Any]) -> None:
+        """A tracker's announcement on ``committed.<region>``."""
+        for oid in message.get("ids") or []:
+            self._resolve(str(oid), (True, None))
+        for refused in message.get("rejected") or []:
+            if isinstance(refused, dict) and "id" in refused:
+                self._resolve(str(refused["id"]), (False, str(refused.get("reason") or "refused")))
+
+    def _resolve(self, oid: str, outcome: _Outcome) -> None:
+        for future in self._waiting.get(oid, []):
+            if not future.done():
+                future.set_result(outcome)
 
 
 # -- ingest ------------------------------------------------------------------------------------------
@@ -345,7 +443,7 @@ class TrackerWorker:
         lease_ttl_s: float = 6.0,
         batch: int = 500,
         tick_s: float = 5.0,
-        on_committed: Callable[[str, Sequence[RecordRow]], Awaitable[None]] | None = None,
+        on_committed: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None,
     ) -> None:
         self._concord = concord
         self._bus = bus
@@ -365,9 +463,17 @@ class TrackerWorker:
 
     async def run(self, stop: asyncio.Event) -> None:
         self._leases = await self._bus.lease_bucket(LEASE_BUCKET, ttl_s=self._ttl_s)
+        zones = self._concord.zones
+        await asyncio.to_thread(zones.refresh)  # notes the zones the regions start with
         me: Lease | None = None
         try:
             while not stop.is_set():
+                try:
+                    # Zones imported through an API node reach this process's rules here.
+                    if await asyncio.to_thread(zones.refresh):
+                        log.info("tracker %s: zones changed; rules reloaded", self.worker_id)
+                except Exception:
+                    log.exception("tracker %s: reading the zones failed", self.worker_id)
                 try:
                     me = await self._heartbeat(me)
                 except (Unavailable, TimeoutError, OSError) as exc:
@@ -470,17 +576,9 @@ class TrackerWorker:
                 log.warning("tracker %s: could not release region %s", self.worker_id, name)
 
     async def _serve_region(self, name: str, state: _RegionState) -> None:
-        committed: list[RecordRow] = []
-        lock = threading.Lock()
-
-        def collect(change: PictureChange) -> None:
-            with lock:
-                committed.extend(change.rows)
-
         async def fresh_picture() -> PictureService:
             picture = self._picture_for(name)
             warmed = await asyncio.to_thread(self._warm_start, picture, name)
-            picture.subscribe(collect)
             log.info("tracker %s: region %s warm (%d observations)", self.worker_id, name, warmed)
             return picture
 
@@ -498,15 +596,14 @@ class TrackerWorker:
             if state.picture is None:
                 state.picture = await fresh_picture()
             picture = state.picture
+            batch_items = _unique(items)
             try:
-                receipt = await asyncio.to_thread(picture.ingest, _unique(items), actor=f"tracker:{name}")
+                receipt = await asyncio.to_thread(picture.ingest, batch_items, actor=f"tracker:{name}")
             except Exception:
                 # The tracker fused the batch before the commit failed: its memory is ahead of the
                 # database. It is rebuilt from what was committed before the redelivered batch is fused.
                 self._forget(picture)
                 state.picture = None
-                with lock:
-                    committed.clear()
                 raise
             if receipt.rejected:
                 log.warning(
@@ -518,17 +615,20 @@ class TrackerWorker:
             self.counters.batches += 1
             self.counters.accepted += receipt.accepted
             self.counters.duplicates += receipt.duplicates
-            self.counters.alerts += receipt.alerts
+            self.counters.alerts += receipt.alerts or 0
             state.ingested += receipt.accepted
-            with lock:
-                rows = list(committed)
-                committed.clear()
-            if rows and self._on_committed is not None:
+            if self._on_committed is not None:
+                refused = {str(r.get("id")) for r in receipt.rejected}
+                announcement = {
+                    "region": name,
+                    "ids": [o.id for o in batch_items if o.id not in refused],
+                    "rejected": [{"id": r.get("id"), "reason": r.get("reason")} for r in receipt.rejected],
+                }
                 try:
-                    await self._on_committed(name, rows)
+                    await self._on_committed(name, announcement)
                 except Exception:
-                    # Fan-out is a convenience: the journal holds the records and clients resume from it.
-                    log.exception("region %s: fan-out of %d records failed", name, len(rows))
+                    # A convenience: waiting doors and followers also read the journal.
+                    log.exception("region %s: announcing a commit failed", name)
 
         async def tick() -> None:
             # The time-driven rules (a vessel gone dark is the absence of reports) need the region's
@@ -640,58 +740,6 @@ def _stored_observation(row: Any) -> Observation:
     )
 
 
-# -- fan-out -----------------------------------------------------------------------------------------
-class PictureFeed:
-    """Records other processes committed, from ``picture.>``, handed to local listeners (API, egress).
-
-    Messages are ``{"region": ..., "rows": [record dicts]}``; a row already seen (same kind, id and
-    version) is not handed out twice. Missed messages are not replayed here: a client resumes from the
-    journal with ``RecordQueries.changes(after_seq=...)``.
-    """
-
-    def __init__(self, bus: NatsBus) -> None:
-        self._bus = bus
-        self._listeners: list[Callable[[PictureChange], None]] = []
-        self._seen: dict[tuple[str, str], int] = {}
-        self.delivered = 0
-
-    def subscribe(self, listener: Callable[[PictureChange], None]) -> None:
-        self._listeners.append(listener)
-
-    def start(self) -> None:
-        self._bus.subscribe("picture.>", self.handle)
-
-    async def handle(self, message: dict[str, Any]) -> None:
-        rows: list[RecordRow] = []
-        for raw in message.get("rows") or []:
-            try:
-                row = record_row_from_dict(raw)
-            except InvalidInput as exc:
-                log.warning("picture feed dropped a record: %s", exc)
-                continue
-            key = (row.kind, row.id)
-            if self._seen.get(key, -1) >= row.version:
-                continue
-            self._seen[key] = row.version
-            rows.append(row)
-        if not rows:
-            return
-        change = PictureChange(rows=tuple(sorted(rows, key=lambda r: r.seq)))
-        self.delivered += len(rows)
-        for listener in self._listeners:
-            try:
-                listener(change)
-            except Exception:
-                log.exception("picture feed listener failed")
-
-
-async def publish_committed(bus: NatsBus, region: str, rows: Sequence[RecordRow]) -> None:
-    """Fan committed records out on ``picture.<region>`` (after the commit; the journal stays the truth)."""
-    await bus.publish_durable(
-        f"picture.{region}", {"region": region, "rows": [record_row_to_dict(r) for r in rows]}
-    )
-
-
 # -- a process's roles -------------------------------------------------------------------------------
 def roles_of(role: str) -> frozenset[str]:
     """The worker roles a ``--role`` runs (``all`` is every one; ``rules`` runs in the tracker)."""
@@ -706,11 +754,35 @@ def roles_of(role: str) -> frozenset[str]:
 
 @dataclass(slots=True)
 class RunningWorkers:
-    """What :func:`run_workers` started, for status reports and tests."""
+    """What a process of a scaled-out deployment runs, for status reports and tests."""
 
     tracker: TrackerWorker | None = None
     ingest: IngestWorker | None = None
-    feed: PictureFeed | None = None
+    intake: BusIntake | None = None
+    follower: JournalFollower | None = None
+
+
+def prepare_node(concord: Any, role: str) -> RunningWorkers:
+    """Point an API or egress node's doors at the bus and its live egress at the journal follower.
+
+    Call before the doors start serving; :func:`run_workers` then connects and runs what is prepared.
+    """
+    bus = concord.bus
+    if not isinstance(bus, NatsBus):
+        raise InvalidInput("worker roles need the NATS bus (CONCORD_BUS=nats)", details={"field": "bus"})
+    settings = concord.settings
+    running = RunningWorkers()
+    if roles_of(role) & {"api", "egress"}:
+        partitioning = Partitioning.parse(settings.partitions, default_name=settings.region_name)
+        running.intake = BusIntake(
+            bus, partitioning, engine=concord.engine, timeout_s=settings.ingest_commit_timeout_s
+        )
+        running.follower = JournalFollower(concord.engine)
+        concord.intake = running.intake
+        concord.live = running.follower
+        # What this node commits itself (acknowledgements, messages) is read back at once.
+        concord.picture.subscribe(running.follower.poke)
+    return running
 
 
 async def run_workers(
@@ -720,29 +792,39 @@ async def run_workers(
     stop: asyncio.Event,
     worker_id: str | None = None,
     started: Callable[[RunningWorkers], None] | None = None,
+    running: RunningWorkers | None = None,
 ) -> RunningWorkers:
     """Run the bus-side workers of ``role`` on ``concord.bus`` (a :class:`NatsBus`) until ``stop``."""
-    bus = concord.bus
-    if not isinstance(bus, NatsBus):
-        raise InvalidInput("worker roles need the NATS bus (CONCORD_BUS=nats)", details={"field": "bus"})
+    running = running if running is not None else prepare_node(concord, role)
+    bus: NatsBus = concord.bus
     settings = concord.settings
     roles = roles_of(role)
     partitioning = Partitioning.parse(settings.partitions, default_name=settings.region_name)
+    tasks: list[asyncio.Task[Any]] = []
+    if running.follower is not None:
+        # Followed from the start: a change committed while the bus connects is not missed.
+        tasks.append(asyncio.create_task(running.follower.run(stop)))
     if not bus.connected:
         await bus.connect()
     await bus.ensure_streams()
-    running = RunningWorkers()
-    tasks: list[asyncio.Task[Any]] = []
-    if roles & {"api", "egress"}:
-        running.feed = PictureFeed(bus)
-        running.feed.start()
+    if running.intake is not None:
+        running.intake.attach(asyncio.get_running_loop())
+        follower = running.follower
+        intake = running.intake
+
+        async def committed(message: dict[str, Any]) -> None:
+            await intake.on_committed(message)
+            if follower is not None:
+                follower.poke()
+
+        bus.subscribe(f"{COMMITTED_SUBJECT}.>", committed)
     if "ingest" in roles:
         running.ingest = IngestWorker(bus, partitioning)
         tasks.append(asyncio.create_task(running.ingest.run(stop)))
     if "tracker" in roles:
 
-        async def fan_out(region: str, rows: Sequence[RecordRow]) -> None:
-            await publish_committed(bus, region, rows)
+        async def announce(region: str, message: dict[str, Any]) -> None:
+            await bus.publish(f"{COMMITTED_SUBJECT}.{region}", message)
 
         running.tracker = TrackerWorker(
             concord=concord,
@@ -750,7 +832,7 @@ async def run_workers(
             partitioning=partitioning,
             worker_id=worker_id or settings.worker_id or None,
             lease_ttl_s=settings.lease_ttl_s,
-            on_committed=fan_out,
+            on_committed=announce,
         )
         tasks.append(asyncio.create_task(running.tracker.run(stop)))
     if started is not None:

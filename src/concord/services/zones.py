@@ -87,6 +87,7 @@ class ZoneService:
         self._uow = uow
         self._clock = clock
         self.on_change: list[Callable[[list[Zone]], None]] = list(on_change)
+        self._signature: tuple[tuple[str, int], ...] | None = None
 
     def import_geojson(
         self, data: bytes | str, *, actor: str, agency: str, repair: bool = False
@@ -107,10 +108,38 @@ class ZoneService:
                 )
             )
             uow.commit()
+        self._notify()
+        return zones
+
+    def refresh(self) -> bool:
+        """Tell the listeners when another process changed the zones since this one last looked.
+
+        Processes sharing a database call this now and then (one small query); returns whether the
+        zones had changed. The first call only notes what is stored.
+        """
+        stored = self._stored_signature()
+        if self._signature is None:
+            self._signature = stored
+            return False
+        if stored == self._signature:
+            return False
+        self._notify()
+        return True
+
+    def _notify(self) -> None:
+        self._signature = self._stored_signature()
         current = self.zones()
         for listener in self.on_change:
             listener(current)
-        return zones
+
+    def _stored_signature(self) -> tuple[tuple[str, int], ...]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(records.c.id, records.c.version)
+                .where(records.c.kind == "zone")
+                .order_by(records.c.id)
+            ).all()
+        return tuple((str(r.id), int(r.version)) for r in rows)
 
     def zones(self) -> list[Zone]:
         """Every stored zone (for the rules engine, which sees all geography)."""

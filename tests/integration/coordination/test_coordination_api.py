@@ -246,10 +246,20 @@ def test_channels_and_messages_through_the_api(ready: tuple[Concord, TestClient]
         ({"body": "x"}, "marking"),
         ({"body": "x", "marking": marking, "author": "cus.cmd"}, "author"),
         ({"body": 5, "marking": marking}, "body"),
+        ({"body": "x", "marking": marking, "message_id": "short"}, "message_id"),
+        ({"body": "x", "marking": marking, "message_id": "m-1'; DROP TABLE journal;--"}, "message_id"),
     ):
         response = api.post(f"/api/channels/{channel}/messages", json=body, headers=cg_op)
         assert response.status_code == 422, (body, response.text)
         assert response.json()["error"]["details"]["field"].endswith(field)
+    # A post the client names can be retried safely: the second one is refused, the first kept.
+    named = {"body": "on station", "marking": marking, "message_id": "cg-op-2026-0001"}
+    first = api.post(f"/api/channels/{channel}/messages", json=named, headers=cg_op)
+    assert first.status_code == 201 and first.json()["id"] == "cg-op-2026-0001"
+    retry = api.post(f"/api/channels/{channel}/messages", json=named, headers=cg_op)
+    assert retry.status_code == 409 and retry.json()["error"]["details"]["message_id"] == "cg-op-2026-0001"
+    listed = api.get(f"/api/channels/{channel}/messages", headers=cg_op).json()
+    assert [m["id"] for m in listed["data"]].count("cg-op-2026-0001") == 1
     bp = _h(concord, "bp.op")
     assert api.get(f"/api/channels/{channel}/messages", headers=bp).status_code == 404
     assert (

@@ -12,13 +12,10 @@ from hypothesis import strategies as st
 from concord.domain.errors import InvalidInput
 from concord.domain.marking import Marking
 from concord.domain.observation import Observation, SensorKind, TargetKind
-from concord.domain.record import RecordRow
 from concord.services.workers import (
     Partitioning,
     observation_from_dict,
     observation_to_dict,
-    record_row_from_dict,
-    record_row_to_dict,
     roles_of,
 )
 
@@ -129,26 +126,6 @@ def test_cluster_malformed_observation_messages_are_invalid_input(change: dict[s
     with pytest.raises(InvalidInput):
         observation_from_dict(data)
 
-
-def test_cluster_record_row_round_trips_and_refuses_garbage() -> None:
-    row = RecordRow(
-        kind="track",
-        id="west-x1",
-        version=3,
-        seq=42,
-        marking=Marking.default_for("BP"),
-        exercise=False,
-        status=None,
-        lat=41.0,
-        lon=26.4,
-        updated_at=AT,
-        data={"speed_mps": 3.5},
-    )
-    assert record_row_from_dict(record_row_to_dict(row)) == row
-    with pytest.raises(InvalidInput):
-        record_row_from_dict({"kind": "track"})
-    with pytest.raises(InvalidInput):
-        record_row_from_dict({**record_row_to_dict(row), "seq": "many"})
 
 
 def test_cluster_roles() -> None:

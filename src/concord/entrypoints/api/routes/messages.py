@@ -29,6 +29,15 @@ class AgencyChannelBody(Strict):
 class PostBody(Strict):
     body: Annotated[str, Field(min_length=1, max_length=4000)]
     marking: MarkingIn
+    message_id: Annotated[
+        str | None,
+        Field(
+            default=None,
+            pattern=r"^[A-Za-z0-9._:-]{8,64}$",
+            description="an id of the client's choosing: sending the same post again answers 409, "
+            "so a post whose answer was lost can be retried safely",
+        ),
+    ] = None
 
 
 def _channel(concord: Concord, channel_id: str, user: User) -> dict[str, Any]:
@@ -86,7 +95,9 @@ def list_messages(
 @router.post("/{channel_id}/messages", status_code=201)
 def post_message(channel_id: str, body: PostBody, concord: ConcordDep, user: CurrentUser) -> dict[str, Any]:
     concord.coordination.channel_for(channel_id, user)
-    command = PostMessage(channel_id=channel_id, body=body.body, marking=body.marking.for_user(user))
+    command = PostMessage(
+        channel_id=channel_id, body=body.body, marking=body.marking.for_user(user), message_id=body.message_id
+    )
     message_id = concord.coordination.post_message(command, user)
     return public(release_row(concord, concord.coordination.row("message", message_id), user.viewer()))
 

@@ -28,8 +28,10 @@ class ObservationsAccepted(BaseModel):
     accepted: int
     duplicates: int
     rejected: list[dict[str, Any]]
-    tracks_updated: int
-    alerts: int
+    tracks_updated: int | None = Field(
+        description="tracks the batch changed; null when tracker workers fused it (scaled-out deployment)"
+    )
+    alerts: int | None = Field(description="alerts the batch raised; null when tracker workers fused it")
 
 
 class AckRequest(BaseModel):
@@ -92,7 +94,7 @@ async def post_observations(
 async def _ingest(concord: Any, observations: list[Any], *, actor: str) -> Any:
     from starlette.concurrency import run_in_threadpool
 
-    return await run_in_threadpool(concord.picture.ingest, observations, actor=actor)
+    return await run_in_threadpool(concord.intake.ingest, observations, actor=actor)
 
 
 def _records(

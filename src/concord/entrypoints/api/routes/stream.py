@@ -55,7 +55,7 @@ def get_hub(app: FastAPI) -> StreamHub:
             clock=concord.clock,
             config=config if isinstance(config, StreamConfig) else StreamConfig(),
         )
-        concord.picture.subscribe(hub.publish)
+        concord.live.subscribe(hub.publish)
         app.state.stream_hub = hub
     return hub
 
