@@ -172,13 +172,15 @@ class PictureService:
             changed: list[RecordRow] = []
             with self._uow() as uow:
                 store.insert_observations(uow.conn, kept, now)
+                # Journal first, change numbers second: every writer takes the journal lock before the
+                # change counter (a coordination command does too), so two writers never deadlock.
+                for ev in alert_events:
+                    uow.append(self._alert_envelope(ev, actor=actor))
                 if tracks:
                     first = store.next_seqs(uow.conn, len(tracks))
                     rows = [track_row(t, seq=first + i) for i, t in enumerate(tracks)]
                     store.upsert_records(uow.conn, rows)
                     changed.extend(rows)
-                for ev in alert_events:
-                    uow.append(self._alert_envelope(ev, actor=actor))
                 uow.commit()
                 changed.extend(self._alert_rows(uow.events))
         self._announce(changed)
