@@ -50,6 +50,21 @@ def test_needs_a_token(ready: tuple[Concord, TestClient]) -> None:
     assert api.post("/api/incidents", json={"title": "x", "lead_agency": "CG"}).status_code == 401
 
 
+def test_an_incident_the_client_names_is_opened_once(ready: tuple[Concord, TestClient]) -> None:
+    concord, api = ready
+    cg = _h(concord, "cg.op")
+    body = {"title": "Night patrol", "lead_agency": "CG", "incident_id": "cg-2026-11-0007"}
+    first = api.post("/api/incidents", json=body, headers=cg)
+    assert first.status_code == 201 and first.json()["id"] == "cg-2026-11-0007"
+    again = api.post("/api/incidents", json=body, headers=cg)
+    assert again.status_code == 409
+    listed = api.get("/api/incidents", headers=cg).json()["data"]
+    assert [i["id"] for i in listed].count("cg-2026-11-0007") == 1
+    for bad in ("x", "a b c d e f g h", "1' OR '1'='1", "z" * 65):
+        r = api.post("/api/incidents", json={**body, "incident_id": bad}, headers=cg)
+        assert r.status_code == 422 and r.json()["error"]["details"]["field"].endswith("incident_id")
+
+
 def test_open_by_hand_and_read_back(ready: tuple[Concord, TestClient]) -> None:
     concord, api = ready
     cg = _h(concord, "cg.op")

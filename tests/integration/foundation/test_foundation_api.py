@@ -219,3 +219,24 @@ def test_issue_api_token_via_api(api: TestClient, concord: Concord) -> None:
 def test_unknown_route_has_the_error_shape(api: TestClient) -> None:
     _assert_error(api.get("/api/nope"), 404, "not-found")
     _assert_error(api.delete("/api/health"), 405, "method-not-allowed")
+
+
+def test_a_lost_database_connection_answers_503_and_other_database_errors_500(
+    api: TestClient, concord: Concord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small_world(concord)
+    headers = _bearer(api, "bp.op")
+
+    def dropped(*_a: object, **_k: object) -> None:
+        raise sa.exc.OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(concord.queries, "page", dropped)
+    error = _assert_error(api.get("/api/tracks", headers=headers), 503, "unavailable")
+    assert "server closed" not in error["message"]
+
+    def broken(*_a: object, **_k: object) -> None:
+        raise sa.exc.ProgrammingError("SELECT secret FROM x", {}, Exception("syntax error near secret"))
+
+    monkeypatch.setattr(concord.queries, "page", broken)
+    error = _assert_error(api.get("/api/tracks", headers=headers), 500, "internal-error")
+    assert "secret" not in error["message"]

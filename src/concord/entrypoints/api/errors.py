@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from concord.domain.errors import (
@@ -101,6 +102,21 @@ def install_error_handlers(app: FastAPI) -> None:
         code = _HTTP_CODES.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else code
         return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(DBAPIError)
+    async def _database_gone(_request: Request, exc: DBAPIError) -> JSONResponse:
+        # A connection the database dropped (a restart, a fail-over, an administrator). Requests that
+        # name what they create (observation ids, message and incident ids) can be sent again safely.
+        # Other database errors are internal errors.
+        if not (exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)):
+            log.exception("unhandled database error", exc_info=exc)
+            return JSONResponse(error_body("internal-error", "an internal error occurred"), status_code=500)
+        log.warning("database connection lost during a request: %s", type(exc.orig).__name__)
+        return JSONResponse(
+            error_body("unavailable", "the database connection was lost; check the result or send the request again"),
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

@@ -72,6 +72,15 @@ class OpenIncidentBody(Strict):
     marking: MarkingIn | None = None
     exercise: bool = False
     description: Text = ""
+    incident_id: Annotated[
+        str | None,
+        Field(
+            default=None,
+            pattern=r"^[A-Za-z0-9._:-]{8,64}$",
+            description="an id of the client's choosing: opening it again answers 409, so an open "
+            "whose answer was lost can be retried safely",
+        ),
+    ] = None
 
 
 class OpenFromAlertBody(Strict):
@@ -251,6 +260,7 @@ def open_incident(body: OpenIncidentBody, concord: ConcordDep, user: CurrentUser
         marking=body.marking.for_user(user) if body.marking else None,
         exercise=body.exercise,
         description=body.description,
+        incident_id=body.incident_id,
     )
     incident = concord.coordination.open_incident(command, user)
     return _detail(concord, incident.id, user)
