@@ -282,9 +282,10 @@ class StreamHub:
             self._send_snapshot(client, state, last_seq, "initial")
         elif sum(1 for item in state if item.seq > resume_after) > self.config.max_backlog:
             self._send_snapshot(client, state, last_seq, "backlog-too-large")
-        elif any(item.text is None for item in state if item.seq > resume_after):
+        elif any(item.text is None and not item.gone_visible for item in state if item.seq > resume_after):
             # A removal in a backlog would name a record the client may never have held (its id is
             # all it would learn, but that is already too much): send the whole picture instead.
+            # Deleted records the viewer may see are safe to name: they are removed in the backlog.
             self._send_snapshot(client, state, last_seq, "resync")
         else:
             self._send_backlog(client, state, resume_after, last_seq)
@@ -567,7 +568,8 @@ class StreamHub:
     @staticmethod
     def _state_item(change: Change) -> Item:
         if change.released is None:
-            return Item(change.seq, ItemMeta(change.kind, change.record_id, "", None, None), None)
+            meta = ItemMeta(change.kind, change.record_id, "", None, None)
+            return Item(change.seq, meta, None, gone_visible=change.gone_visible)
         return encode_upsert(change.seq, change.released)
 
     @staticmethod

@@ -73,6 +73,9 @@ class Item:
     seq: int
     meta: ItemMeta
     text: str | None
+    # A removal of a deleted record this viewer may know of (its deleted row is released to it): a
+    # resume backlog may name it without telling the viewer anything new.
+    gone_visible: bool = False
 
     @property
     def key(self) -> tuple[str, str]:

@@ -130,9 +130,7 @@ class MessagingService:
         if command.message_id is not None and any(
             m.id == message_id for c in state.channels.values() for m in c.messages
         ):
-            raise Conflict(
-                f"message {message_id} was posted already", details={"message_id": message_id}
-            )
+            raise Conflict(f"message {message_id} was posted already", details={"message_id": message_id})
         mentions = parse_mentions(body)
         if self._user_exists is not None:
             mentions = tuple(m for m in mentions if self._user_exists(m))

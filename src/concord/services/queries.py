@@ -55,6 +55,7 @@ class Change:
     kind: str
     record_id: str
     released: Visible | None  # None: deleted, or no longer visible to this viewer
+    gone_visible: bool = False  # deleted, and this viewer may know the record existed
 
 
 class GateSource(Protocol):
@@ -191,10 +192,15 @@ class RecordQueries:
             if row.exercise != exercise:
                 continue
             released: Visible | None = None
+            result = gate.release(shareable_of(row), viewer, at, exercise_session=exercise)
             if not row.deleted:
-                result = gate.release(shareable_of(row), viewer, at, exercise_session=exercise)
                 released = None if isinstance(result, Withheld) else result
-            out.append(Change(seq=row.seq, kind=row.kind, record_id=row.id, released=released))
+            gone_visible = row.deleted and not isinstance(result, Withheld)
+            out.append(
+                Change(
+                    seq=row.seq, kind=row.kind, record_id=row.id, released=released, gone_visible=gone_visible
+                )
+            )
         return out
 
     def latest_seq(self) -> int:

@@ -275,7 +275,11 @@ class StreamWatcher:
         """Whether this client holds exactly these tracks (``GET /api/tracks``; the stream removes a
         deleted track, the list shows it with its status)."""
         held = {i: at for (kind, i), at in self.updated.items() if kind == "track"}
-        live = {t["id"]: str(t["fields"].get("updated_at")) for t in tracks if t["fields"].get("status") != "deleted"}
+        live = {
+            t["id"]: str(t["fields"].get("updated_at"))
+            for t in tracks
+            if t["fields"].get("status") != "deleted"
+        }
         return bool(live) and held == live
 
     async def run(self, stop: asyncio.Event) -> None:

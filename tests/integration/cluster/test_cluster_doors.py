@@ -45,7 +45,9 @@ async def test_cluster_doors_commit_before_answering_and_every_node_streams(harn
     harness.start("api1", "api", port=ports[0])
     harness.start("api2", "api", port=ports[1])
     harness.start(
-        "egress", "egress", env={"CONCORD_COT_TCP_PORT": str(cot_port), "CONCORD_COT_TCP_USER": "joc.commander"}
+        "egress",
+        "egress",
+        env={"CONCORD_COT_TCP_PORT": str(cot_port), "CONCORD_COT_TCP_USER": "joc.commander"},
     )
     urls = [f"http://127.0.0.1:{p}" for p in ports]
     for url in urls:

@@ -393,6 +393,45 @@ def test_stream_resumes_without_gaps_or_duplicates(settings: Settings, world: Co
     assert set(state) == {("track", r.record.record_id) for r in world.queries.page("track", viewer).items}
 
 
+def test_stream_resume_names_deleted_records_only_when_the_viewer_may_know_them(
+    settings: Settings, world: Concord
+) -> None:
+    with make_client(settings, world) as client, contextlib.ExitStack() as stack:
+        world.picture.ingest([obs(world, n=1)], actor="test")
+        ws = stack.enter_context(connect(client, token(world, "bp.op")))
+        recv(ws)
+        snap = until(ws, "snapshot_end")
+        mine = [m["id"] for m in snap if m["type"] == "delta"]
+        assert len(mine) == 1
+        last = snap[-1]["seq"]
+        ws.close()
+
+        # While disconnected, the track falls silent and is deleted: a resume removes it.
+        advance(world, 400)
+        world.picture.ingest([obs(world, n=9)], actor="test")
+        ws = stack.enter_context(connect(client, token(world, "bp.op"), resume_after=last))
+        recv(ws)
+        resumed = until(ws, "resume_end")
+        assert resumed[0]["type"] == "resume_start"
+        assert ("remove", mine[0]) in [(m["op"], m["id"]) for m in resumed if m["type"] == "delta"]
+        last = resumed[-1]["seq"]
+        ws.close()
+
+        # A Coast Guard track Border Police never saw is deleted too: its id must not be named, so
+        # the client gets the whole picture again instead of a backlog.
+        receipt = world.picture.ingest([obs(world, n=15, agency="CG")], actor="test")
+        assert receipt.tracks_updated == 1
+        cg_track = next(r for r in world.queries.rows_of_originator("CG") if r.kind == "track").id
+        advance(world, 400)
+        world.picture.ingest([obs(world, n=12)], actor="test")
+        ws = stack.enter_context(connect(client, token(world, "bp.op"), resume_after=last))
+        recv(ws)
+        again = until(ws, "snapshot_end")
+        assert again[0] == {"type": "snapshot_start", "seq": again[-1]["seq"], "reason": "resync"}
+        assert cg_track not in json.dumps(again)
+        ws.close()
+
+
 def test_stream_sends_snapshot_when_backlog_is_too_large(settings: Settings, world: Concord) -> None:
     with make_client(settings, world, max_backlog=2) as client, contextlib.ExitStack() as stack:
         world.picture.ingest([obs(world, n=i) for i in range(5)], actor="test")

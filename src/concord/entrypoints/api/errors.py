@@ -113,7 +113,9 @@ def install_error_handlers(app: FastAPI) -> None:
             return JSONResponse(error_body("internal-error", "an internal error occurred"), status_code=500)
         log.warning("database connection lost during a request: %s", type(exc.orig).__name__)
         return JSONResponse(
-            error_body("unavailable", "the database connection was lost; check the result or send the request again"),
+            error_body(
+                "unavailable", "the database connection was lost; check the result or send the request again"
+            ),
             status_code=503,
             headers={"Retry-After": "1"},
         )
