@@ -282,10 +282,17 @@ class StreamHub:
             self._send_snapshot(client, state, last_seq, "initial")
         elif sum(1 for item in state if item.seq > resume_after) > self.config.max_backlog:
             self._send_snapshot(client, state, last_seq, "backlog-too-large")
-        elif any(item.text is None and not item.gone_visible for item in state if item.seq > resume_after):
+        elif any(
+            item.text is None
+            and not item.gone_visible
+            and (client.filter.kinds is None or item.meta.kind in client.filter.kinds)
+            for item in state
+            if item.seq > resume_after
+        ):
             # A removal in a backlog would name a record the client may never have held (its id is
             # all it would learn, but that is already too much): send the whole picture instead.
-            # Deleted records the viewer may see are safe to name: they are removed in the backlog.
+            # Deleted records the viewer may see are safe to name: they are removed in the backlog;
+            # kinds outside the client's layers it cannot hold, so they need no removal at all.
             self._send_snapshot(client, state, last_seq, "resync")
         else:
             self._send_backlog(client, state, resume_after, last_seq)
@@ -375,6 +382,8 @@ class StreamHub:
                 continue
             if item.text is not None and item.key in client.held:
                 client.push(item.text, burst=True)
+            elif item.text is None and not item.gone_visible:
+                continue  # withheld, of a kind outside the client's layers: it holds none, name none
             else:
                 # Gone, no longer visible, or outside the filter: the client drops it if it has it.
                 client.push(encode_remove(item.seq, item.meta.kind, item.meta.record_id), burst=True)

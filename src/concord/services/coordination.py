@@ -25,6 +25,7 @@ from datetime import datetime
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from concord.adapters import records_store as store
@@ -132,6 +133,8 @@ log = logging.getLogger(__name__)
 
 # How often a command is decided again when other processes keep writing in between.
 _MAX_ATTEMPTS = 5
+# Arbitrary constant naming the PostgreSQL advisory lock of coordination commands (see _exclusive).
+_PG_COORDINATION_LOCK = 0x434F4E43_434F4F52
 
 SERVICE_USER = User(
     id="system:coordination",
@@ -509,12 +512,32 @@ class CoordinationService:
         Caller holds the lock.
         """
         for _attempt in range(_MAX_ATTEMPTS):
-            self._catch_up()
-            try:
-                return self._commit(decide(), **commit)
-            except _Behind:
-                continue
+            with self._exclusive():
+                self._catch_up()
+                try:
+                    return self._commit(decide(), **commit)
+                except _Behind:
+                    continue
         raise Conflict("the coordination state kept changing under this command; retry")
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """While held, no other process decides a coordination command (PostgreSQL advisory lock).
+
+        Processes sharing the database would otherwise overtake one another between catching up and
+        committing (caught by :meth:`_check_behind`, and decided again). Only coordination commands
+        take this lock, and before the journal lock, so it cannot deadlock with the picture's writes.
+        On SQLite one process writes anyway.
+        """
+        if self._engine.dialect.name != "postgresql":
+            yield
+            return
+        with self._engine.connect() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": _PG_COORDINATION_LOCK})
+            try:
+                yield
+            finally:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_COORDINATION_LOCK})
 
     # -------------------------------------------------------------------------- routing
 
@@ -539,21 +562,22 @@ class CoordinationService:
         alert = _alert_of(row)
         with self._lock:
             for _attempt in range(_MAX_ATTEMPTS):
-                self._catch_up()
-                if alert.id in self._view.routings:
-                    return  # routed already, perhaps by another process
-                events = list(self.router.route(alert))
-                owner = self._owner_after(events)
-                try:
-                    rows = self._commit(
-                        events,
-                        routing_marking=row.marking,
-                        routing_agency=owner,
-                        routing_exercise=row.exercise,
-                    )
-                    break
-                except _Behind:
-                    continue
+                with self._exclusive():
+                    self._catch_up()
+                    if alert.id in self._view.routings:
+                        return  # routed already, perhaps by another process
+                    events = list(self.router.route(alert))
+                    owner = self._owner_after(events)
+                    try:
+                        rows = self._commit(
+                            events,
+                            routing_marking=row.marking,
+                            routing_agency=owner,
+                            routing_exercise=row.exercise,
+                        )
+                        break
+                    except _Behind:
+                        continue
             else:
                 raise Conflict(f"routing alert {alert.id} kept being overtaken; retry")
         self._announce(rows)

@@ -187,6 +187,8 @@ class Doors:
     acked_obs: dict[str, float] = field(default_factory=dict)
     acked_messages: dict[str, float] = field(default_factory=dict)
     retries: int = 0
+    conflicts: int = 0
+    conflict_reasons: list[str] = field(default_factory=list)
     refused: int = 0
     _next: int = 0
 
@@ -222,8 +224,17 @@ class Doors:
                 self.retries += 1
                 await asyncio.sleep(0.25)
                 continue
-            if r.status_code < 300 or r.status_code == 409:
+            if r.status_code < 300:
                 return r
+            if r.status_code == 409:
+                details = r.json()["error"]["details"]
+                named = body.get("message_id") or body.get("incident_id")
+                if named is not None and named in (details.get("message_id"), details.get("incident_id")):
+                    return r  # stored by an earlier attempt whose answer was lost
+                self.conflicts += 1  # overtaken by another writer: send again
+                self.conflict_reasons.append(str(r.json()["error"]["message"]))
+                await asyncio.sleep(0.1)
+                continue
             if r.status_code in (502, 503, 504):
                 self.retries += 1
                 await asyncio.sleep(0.25)
@@ -263,6 +274,7 @@ class StreamWatcher:
 
     urls: list[str]
     token: str
+    kinds: tuple[str, ...] = ()
     seen: dict[tuple[str, str], int] = field(default_factory=dict)
     updated: dict[tuple[str, str], str] = field(default_factory=dict)
     last_seq: int | None = None
@@ -293,6 +305,8 @@ class StreamWatcher:
             try:
                 async with connect(url, max_size=None, open_timeout=5) as ws:
                     hello: dict[str, Any] = {"type": "auth", "token": self.token}
+                    if self.kinds:
+                        hello["filter"] = {"kinds": list(self.kinds)}
                     if self.last_seq is not None:
                         hello["resume_after"] = self.last_seq
                     await ws.send(json.dumps(hello))

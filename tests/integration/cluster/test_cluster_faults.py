@@ -196,7 +196,10 @@ async def _scenario(
         channel = (await doors.send(client, "/api/channels/agency", {"partner": "BP"}, "cg.operator")).json()[
             "id"
         ]
-        watcher = StreamWatcher(urls=deployment.urls, token=await doors.token(client, "joc.commander"))
+        # The map layers of a watch officer: tracks and alerts.
+        watcher = StreamWatcher(
+            urls=deployment.urls, token=await doors.token(client, "joc.commander"), kinds=("track", "alert")
+        )
         tak = TakWatcher(host="127.0.0.1", port=deployment.cot_port)
         watching = [asyncio.create_task(watcher.run(stop)), asyncio.create_task(tak.run(stop))]
         try:
@@ -237,6 +240,13 @@ async def _scenario(
         - len(stored)
         + sum(1 for m in doors.acked_messages if messages[m] == 0)
         + sum(1 for i in incidents if opened[i] == 0),
+        "lost_detail": {
+            "observations": len(doors.acked_obs) - len(stored),
+            "messages": sum(1 for m in doors.acked_messages if messages[m] == 0),
+            "incidents": sum(1 for i in incidents if opened[i] == 0),
+        },
+        "conflicts_retried": doors.conflicts,
+        "conflict_reasons": sorted(set(doors.conflict_reasons)),
         "duplicated": sum(n - 1 for c in counts.values() for n in c.values() if n > 1),
         "delayed_steps": sum(1 for d in after if d > LATE_S),
         "recovery_s": round(max(after, default=0.0), 2),

@@ -429,6 +429,26 @@ def test_stream_resume_names_deleted_records_only_when_the_viewer_may_know_them(
         again = until(ws, "snapshot_end")
         assert again[0] == {"type": "snapshot_start", "seq": again[-1]["seq"], "reason": "resync"}
         assert cg_track not in json.dumps(again)
+        last = again[-1]["seq"]
+        ws.close()
+
+        # A client showing only alerts holds no track: withheld tracks gone meanwhile need no removal,
+        # so it resumes, and the hidden track is not named.
+        world.picture.ingest([obs(world, n=16, agency="CG")], actor="test")
+        hidden = next(
+            r.id
+            for r in world.queries.rows_of_originator("CG")
+            if r.kind == "track" and r.id != cg_track and r.status != "deleted"
+        )
+        advance(world, 400)
+        world.picture.ingest([obs(world, n=13)], actor="test")
+        ws = stack.enter_context(
+            connect(client, token(world, "bp.op"), resume_after=last, filter={"kinds": ["alert"]})
+        )
+        recv(ws)
+        alerts_only = until(ws, "resume_end")
+        assert alerts_only[0]["type"] == "resume_start"
+        assert hidden not in json.dumps(alerts_only)
         ws.close()
 
 
