@@ -61,6 +61,9 @@ class Settings(BaseSettings):
         "", max_length=4000, description="regions as name:lon_min:lon_max,...; empty: one region"
     )
     lease_ttl_s: float = Field(6.0, ge=1.0, le=300.0, description="a dead worker's regions move after this")
+    simulate: bool = Field(
+        False, description="feed the simulated scenario through this API node's doors (a demo cluster)"
+    )
     ingest_commit_timeout_s: float = Field(
         15.0, ge=1.0, le=300.0, description="how long a door waits for the trackers to commit a batch"
     )

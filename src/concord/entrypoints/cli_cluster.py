@@ -18,7 +18,7 @@ from concord.bootstrap import bootstrap
 from concord.config import Settings
 from concord.domain.errors import ConcordError
 from concord.services.cluster import LocalCluster, serve_role
-from concord.services.runtime import PeriodicJob, run_periodic
+from concord.services.runtime import PeriodicJob, ScenarioFeed, run_periodic, scenario_for
 from concord.services.workers import roles_of
 
 __all__ = ["app", "serve_cluster_role"]
@@ -40,11 +40,28 @@ def up(
         "west:-180:26.7,east:26.7:180"
     ),
     api_port: Annotated[int, typer.Option(help="port of the first API node (0: a free one)")] = 0,
+    cot_port: Annotated[
+        int, typer.Option(help="an egress node serving TAK clients on this port (0: none)")
+    ] = 0,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            help="demo agencies, users, agreements and zones; the first API node feeds the scenario"
+        ),
+    ] = False,
 ) -> None:
     """Start PostgreSQL, a 3-node NATS JetStream cluster and Concord processes; print the URLs."""
     try:
         state = LocalCluster(work_dir).up(
-            trackers=trackers, apis=apis, ingest=ingest, partitions=partitions, api_port=api_port or None
+            trackers=trackers,
+            apis=apis,
+            ingest=ingest,
+            partitions=partitions,
+            api_port=api_port or None,
+            cot_port=cot_port or None,
+            cot_user="joc.operator" if demo else "",
+            prepare=_seed_demo if demo else None,
+            simulate=demo,
         )
     except ConcordError as exc:
         err.print(f"[red]cluster up failed[/red]: {exc}")
@@ -53,6 +70,29 @@ def up(
     console.print(f"NATS        {state.nats_url}")
     for p in state.processes:
         console.print(f"{p.role:<11} pid {p.pid}  {p.url or ''}  (log {p.log})")
+
+
+def _seed_demo(env: dict[str, str]) -> None:
+    """The demo world in the cluster's database: agencies, users, agreements, the scenario's zones."""
+    from concord.services.demo import ensure_demo_agreements, ensure_demo_world
+    from concord.services.runtime import scenario_for
+
+    settings = Settings(
+        env="dev",
+        database_url=env["CONCORD_DATABASE_URL"],
+        data_dir=Path(env["CONCORD_DATA_DIR"]),
+    )
+    concord = bootstrap(settings, upgrade=False)
+    try:
+        logins = ensure_demo_world(concord.accounts)
+        ensure_demo_agreements(concord.sharing, concord.clock.now())
+        agencies = [a.code for a in concord.accounts.list_agencies()]
+        if not concord.zones.rows():
+            scenario = scenario_for(concord.clock.now(), agencies)
+            concord.zones.import_geojson(json.dumps(scenario.zones_geojson()), actor="demo", agency="JOC")
+    finally:
+        concord.close()
+    console.print(f"demo users: {len(logins)} (username = agency.role, password = username-demo)")
 
 
 @app.command()
@@ -98,6 +138,13 @@ def serve_cluster_role(settings: Settings) -> None:
             PeriodicJob("audit-head", 30.0, concord.audit.sign_head),
             PeriodicJob("escalations", 5.0, concord.coordination.tick),
         ]
+        if settings.simulate:
+            # The demo scenario's reports go through this node's doors to the tracker workers.
+            agencies = [a.code for a in concord.accounts.list_agencies()]
+            feed = ScenarioFeed(
+                scenario_for(concord.clock.now(), agencies), concord.intake, agencies=agencies
+            )
+            jobs.append(PeriodicJob("simulator", 1.0, lambda: feed.step_to(concord.clock.now())))
         background = asyncio.create_task(run_periodic(jobs, stop=stop))
         try:
             await run_server(create_app(settings, concord=concord), sock, on_started=started)

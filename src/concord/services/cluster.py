@@ -15,10 +15,12 @@ import contextlib
 import importlib.metadata
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import asdict, dataclass, field
@@ -313,13 +315,25 @@ class LocalCluster:
         partitions: str = "west:-180:26.7,east:26.7:180",
         pg_port: int | None = None,
         api_port: int | None = None,
+        cot_port: int | None = None,
+        cot_user: str = "",
+        prepare: Callable[[dict[str, str]], None] | None = None,
+        simulate: bool = False,
     ) -> ClusterState:
+        """Start everything; ``prepare`` runs once the schema exists (with the processes' environment),
+        ``simulate`` makes the first API node feed the demo scenario, ``cot_port`` adds an egress node
+        serving TAK clients (plain CoT TCP, reports attributed to ``cot_user``)."""
         if self.state_path.exists():
             raise InvalidInput(
                 f"a cluster is already recorded in {self.work_dir}; run 'concord cluster down' first"
             )
         self.work_dir.mkdir(parents=True, exist_ok=True)
         pg_dir = self.work_dir / "pg"
+        if os.geteuid() == 0 and not _postgres_can_enter(self.work_dir):
+            # As root PostgreSQL runs as the postgres user, who may not enter a private work directory
+            # (a home folder, a test's temporary folder): keep its data where it can.
+            pg_dir = Path(tempfile.mkdtemp(prefix="concord-pg-", dir="/var/tmp"))
+            pg_dir.chmod(0o755)
         port = pg_port or free_port()
         _run([str(self.pg_script), "start", str(pg_dir), str(port)])
         server_url = f"postgresql+psycopg://postgres@{_LOOPBACK}:{port}/postgres"
@@ -343,10 +357,13 @@ class LocalCluster:
             partitions=partitions,
         )
         _prepare_database(env)
+        if prepare is not None:
+            prepare(env)
         for i in range(apis):
             p = api_port if (api_port and i == 0) else free_port()
             log = self.work_dir / "logs" / f"api-{i + 1}.log"
-            proc = spawn_role("api", env, log, port=p)
+            api_env = {**env, "CONCORD_SIMULATE": "true"} if simulate and i == 0 else env
+            proc = spawn_role("api", api_env, log, port=p)
             state.processes.append(
                 ProcessRecord(role="api", pid=proc.pid, log=str(log), url=f"http://{_LOOPBACK}:{p}/")
             )
@@ -355,10 +372,17 @@ class LocalCluster:
                 log = self.work_dir / "logs" / f"{role}-{i + 1}.log"
                 proc = spawn_role(role, env, log)
                 state.processes.append(ProcessRecord(role=role, pid=proc.pid, log=str(log)))
+        if cot_port:
+            log = self.work_dir / "logs" / "egress-1.log"
+            egress_env = {**env, "CONCORD_COT_TCP_PORT": str(cot_port), "CONCORD_COT_TCP_USER": cot_user}
+            proc = spawn_role("egress", egress_env, log)
+            state.processes.append(
+                ProcessRecord(role="egress", pid=proc.pid, log=str(log), url=f"tcp://{_LOOPBACK}:{cot_port}")
+            )
         state.save(self.state_path)
         for rec in state.processes:
             if rec.url:
-                _wait_port(int(rec.url.rsplit(":", 1)[1].strip("/")), 90.0)
+                _wait_port(int(rec.url.rsplit(":", 1)[1].strip("/")), 120.0)
         return state
 
     def status(self) -> dict[str, Any]:
@@ -378,7 +402,20 @@ class LocalCluster:
         for pid in state.nats_pids:
             _terminate(pid)
         _run([str(self.pg_script), "stop", state.pg_dir], check=False)
+        pg_dir = Path(state.pg_dir)
+        if pg_dir.name.startswith("concord-pg-") and not pg_dir.is_relative_to(self.work_dir):
+            shutil.rmtree(pg_dir, ignore_errors=True)  # the data folder up made outside the work dir
         self.state_path.unlink(missing_ok=True)
+
+
+def _postgres_can_enter(path: Path) -> bool:
+    try:
+        done = subprocess.run(
+            ["runuser", "-u", "postgres", "--", "test", "-x", str(path)], capture_output=True, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
 
 
 def _run(cmd: list[str], *, check: bool = True) -> None:

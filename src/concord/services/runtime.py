@@ -18,7 +18,7 @@ from datetime import datetime
 from concord.domain.observation import Observation
 from concord.drills.sim import MarkingSpec, Scenario, ScenarioConfig
 from concord.ingest import AisDecoder, CotDecoder
-from concord.services.picture import PictureService
+from concord.services.picture import Intake
 
 __all__ = ["PeriodicJob", "ScenarioFeed", "run_periodic", "scenario_for"]
 
@@ -68,7 +68,7 @@ def scenario_for(
 class ScenarioFeed:
     """Steps a scenario and feeds its sensor reports into the picture, through the real decoders."""
 
-    def __init__(self, scenario: Scenario, picture: PictureService, *, agencies: Sequence[str]) -> None:
+    def __init__(self, scenario: Scenario, picture: Intake, *, agencies: Sequence[str]) -> None:
         self.scenario = scenario
         self.picture = picture
         marking = {code: MarkingSpec(rel_to=frozenset(agencies)).to_marking(code) for code in ("CG", "BP")}
