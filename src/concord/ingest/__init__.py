@@ -27,7 +27,7 @@ from concord.ingest.cot import (
     target_kind_for,
 )
 from concord.ingest.files import FORMATS, FileChunk, FileFormat, iter_file
-from concord.ingest.geojson import JsonBatchDecoder, parse_json_batch
+from concord.ingest.geojson import JsonBatchDecoder, observation_item, parse_json_batch
 
 __all__ = [
     "FORMATS",
@@ -55,6 +55,7 @@ __all__ = [
     "build_pong",
     "iter_file",
     "iter_lines",
+    "observation_item",
     "parse_json_batch",
     "target_kind_for",
 ]

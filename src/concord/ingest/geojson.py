@@ -50,6 +50,7 @@ __all__ = [
     "ObservationBatchIn",
     "ObservationIn",
     "PointIn",
+    "observation_item",
     "parse_json_batch",
 ]
 
@@ -367,3 +368,30 @@ def parse_json_batch(
         exercise=exercise,
     )
     return decoder.decode(data, received_at=received_at)
+
+
+def observation_item(o: Observation) -> dict[str, Any]:
+    """An observation as one item of ``{"observations": [...]}`` (what the JSON door takes back in).
+
+    The door attributes an item to the caller's agency and marking, so neither is written; nor are
+    attributes, which the door keeps to its own vocabulary.
+    """
+    out: dict[str, Any] = {
+        "id": o.id,
+        "sensor": o.sensor.value,
+        "observed_at": o.observed_at.isoformat(),
+        "lat": o.lat,
+        "lon": o.lon,
+        "position_sigma_m": o.position_sigma_m,
+        "target": o.target.value,
+    }
+    for key, value in (
+        ("hae_m", o.hae_m),
+        ("course_deg", o.course_deg),
+        ("speed_mps", o.speed_mps),
+        ("identity", o.identity),
+        ("callsign", o.callsign),
+    ):
+        if value is not None:
+            out[key] = value
+    return out

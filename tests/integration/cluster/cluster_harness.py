@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from concord.adapters.nats_bus import NatsBus
 from concord.domain.errors import Unavailable
 from concord.drills.sim import Scenario, ScenarioConfig
+from concord.ingest import observation_item
 from concord.services.cluster import NatsCluster, concord_env, free_port, spawn_role
 from concord.services.workers import ObservationPublisher, Partitioning
 
@@ -28,7 +29,6 @@ __all__ = [
     "StreamWatcher",
     "TakWatcher",
     "free_port",
-    "observation_json",
     "seed_world",
     "wait_until",
 ]
@@ -161,23 +161,6 @@ def seed_world(database_url: str, data_dir: Path, sim_zones: str) -> None:
         c.close()
 
 
-def observation_json(o: Any) -> dict[str, Any]:
-    """An observation as the JSON door takes it (the door attributes it to the caller's agency)."""
-    out: dict[str, Any] = {
-        "id": o.id,
-        "sensor": o.sensor.value,
-        "observed_at": o.observed_at.isoformat(),
-        "lat": o.lat,
-        "lon": o.lon,
-        "position_sigma_m": o.position_sigma_m,
-        "target": o.target.value,
-    }
-    for key in ("course_deg", "speed_mps", "identity", "callsign"):
-        if getattr(o, key) is not None:
-            out[key] = getattr(o, key)
-    return out
-
-
 @dataclass
 class Doors:
     """A client of several API nodes behind a (client-side) load balancer: round robin, fail over."""
@@ -251,7 +234,7 @@ class Doors:
             r = await self.send(
                 client,
                 "/api/observations?partial=true",
-                {"observations": [observation_json(o) for o in items]},
+                {"observations": [observation_item(o) for o in items]},
                 f"{agency.lower()}.operator",
             )
             refused = {str(x.get("id")) for x in r.json()["rejected"]}

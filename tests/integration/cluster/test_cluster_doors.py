@@ -18,12 +18,12 @@ from tests.integration.cluster.cluster_harness import (
     StreamWatcher,
     TakWatcher,
     free_port,
-    observation_json,
     seed_world,
     wait_until,
 )
 
 from concord.drills.sim import Scenario, ScenarioConfig
+from concord.ingest import observation_item
 
 pytestmark = [pytest.mark.nats, pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -76,7 +76,7 @@ async def test_cluster_doors_commit_before_answering_and_every_node_streams(harn
             again = await doors.send(
                 client,
                 "/api/observations",
-                {"observations": [observation_json(o) for o in first_bp]},
+                {"observations": [observation_item(o) for o in first_bp]},
                 "bp.operator",
             )
             assert again.status_code == 202

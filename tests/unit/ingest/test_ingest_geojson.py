@@ -11,7 +11,7 @@ import pytest
 from concord.domain.marking import Marking, Tlp
 from concord.domain.observation import SensorKind, TargetKind
 from concord.ingest.base import DecodeResult, TimeWindow
-from concord.ingest.geojson import JsonBatchDecoder, parse_json_batch
+from concord.ingest.geojson import JsonBatchDecoder, observation_item, parse_json_batch
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -220,3 +220,29 @@ def test_decoder_carries_feed_and_exercise_flag() -> None:
     (obs,) = decoder.decode(json.dumps({"observations": [_item()]}).encode(), received_at=NOW).observations
     assert obs.exercise and obs.source == "json:CUS-drill" and obs.agency == "CUS"
     assert obs.marking == Marking.default_for("CUS")
+
+
+def test_observation_item_is_what_the_door_takes_back_in() -> None:
+    full = _parse(
+        {
+            "observations": [
+                _item(
+                    id="bp-7",
+                    identity="plate:AB-12",
+                    course_deg=90.5,
+                    speed_mps=3.0,
+                    callsign="RHIB",
+                    target="boat",
+                    hae_m=12.0,
+                    position_sigma_m=7.5,
+                )
+            ]
+        }
+    )
+    original = full.observations[0]
+    again = _parse({"observations": [observation_item(original)]}).observations[0]
+    assert again == original
+    sparse = _parse({"observations": [_item()]}).observations[0]
+    item = observation_item(sparse)
+    assert "identity" not in item and "course_deg" not in item
+    assert _parse({"observations": [item]}).observations[0] == sparse
