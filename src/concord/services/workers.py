@@ -44,6 +44,7 @@ from concord.domain.errors import Conflict, InvalidInput, Unavailable
 from concord.domain.marking import Marking
 from concord.domain.observation import Observation, SensorKind, TargetKind
 from concord.domain.types import ensure_utc
+from concord.ingest import AisDecoder, CotDecoder, Decoder, JsonBatchDecoder
 from concord.rules import RulesEngine
 from concord.services.follower import JournalFollower
 from concord.services.picture import MAX_BATCH, IngestReceipt, PictureService
@@ -377,22 +378,98 @@ class BusIntake:
 
 # -- ingest ------------------------------------------------------------------------------------------
 class IngestWorker:
-    """Takes unpartitioned batches from ``ingest.>`` and routes each observation to its region.
+    """Takes unpartitioned batches from ``ingest.>``, decodes them and routes each observation to its region.
 
-    A batch message is ``{"id": ..., "observations": [observation dicts]}``; malformed observations are
-    logged and dropped, the rest are acknowledged to the door only once their region stream has them.
-    Stateless: any number of ingest workers share the one durable consumer.
+    Two message forms, both named by ``id`` (JetStream keeps a repeated id once):
+
+    - raw feed data from a gateway (an AIS receiver, a TAK server, a sensor hub):
+      ``{"id": ..., "agency": "CG", "format": "ais" | "cot" | "geojson", "payload": "<text>"}``,
+      decoded by the same decoders as every other door, under the agency's default marking
+      (``received_at``, ISO 8601, optional: when the gateway received it);
+    - observations decoded elsewhere: ``{"id": ..., "observations": [observation dicts]}``.
+
+    What a decoder refuses (malformed, hostile, out of time) is counted and logged by code, never
+    routed; a message naming an unknown agency or format is dropped whole. The batch is acknowledged
+    only once the region streams hold its observations. Decoding is CPU work that grows with the feeds,
+    so any number of ingest workers share the one durable consumer. AIS multi-sentence messages must
+    arrive in one payload: two workers do not share the assembly of a sentence group.
     """
 
-    def __init__(self, bus: NatsBus, partitioning: Partitioning) -> None:
+    def __init__(
+        self,
+        bus: NatsBus,
+        partitioning: Partitioning,
+        *,
+        marking_for: Callable[[str], Marking] | None = None,
+        agencies: Callable[[], Sequence[str]] | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self._bus = bus
         self._publisher = ObservationPublisher(bus, partitioning)
+        self._marking_for = marking_for
+        self._agencies = agencies
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._decoders: dict[tuple[str, str], Decoder] = {}
         self.routed = 0
         self.dropped = 0
+        self.rejected: dict[str, int] = {}
+
+    def _decoder(self, agency: str, fmt: str) -> Decoder:
+        key = (agency, fmt)
+        if key not in self._decoders:
+            if self._marking_for is None or self._agencies is None:
+                raise InvalidInput("this ingest worker decodes no raw feeds", details={"field": "format"})
+            if agency not in self._agencies():
+                raise InvalidInput(f"unknown agency {agency!r}", details={"field": "agency"})
+            marking = self._marking_for(agency)
+            feed = f"{fmt}-gateway:{agency}"
+            decoder: Decoder
+            if fmt == "ais":
+                decoder = AisDecoder(agency, marking, feed=feed)
+            elif fmt == "cot":
+                decoder = CotDecoder(agency, marking, feed=feed)
+            elif fmt == "geojson":
+                decoder = JsonBatchDecoder(agency, marking, feed=feed, partial=True)
+            else:
+                raise InvalidInput(
+                    f"unknown format {fmt!r}; one of ais, cot, geojson", details={"field": "format"}
+                )
+            self._decoders[key] = decoder
+        return self._decoders[key]
+
+    def _decode(self, message: dict[str, Any]) -> list[Observation]:
+        payload = message.get("payload")
+        agency, fmt = message.get("agency"), message.get("format")
+        if not (isinstance(payload, str) and isinstance(agency, str) and isinstance(fmt, str)):
+            raise InvalidInput(
+                "a raw batch needs agency, format and payload as text", details={"field": "payload"}
+            )
+        try:
+            received_at = ensure_utc(datetime.fromisoformat(str(message["received_at"])))
+        except (KeyError, TypeError, ValueError):
+            received_at = self._clock()
+        result = self._decoder(agency, fmt).decode(payload.encode("utf-8"), received_at=received_at)
+        for rejection in result.rejections:
+            self.rejected[rejection.code] = self.rejected.get(rejection.code, 0) + 1
+        if result.rejections:
+            log.warning(
+                "ingest: %s refused %d records (first: %s)",
+                result.rejections[0].feed,
+                len(result.rejections),
+                result.rejections[0].reason,
+            )
+        return list(result.observations)
 
     async def handle(self, batch: list[dict[str, Any]]) -> None:
         items: list[Observation] = []
         for message in batch:
+            if "payload" in message:
+                try:
+                    items.extend(await asyncio.to_thread(self._decode, message))
+                except InvalidInput as exc:
+                    self.dropped += 1
+                    log.warning("ingest dropped a batch: %s", exc)
+                continue
             for raw in message.get("observations") or []:
                 try:
                     items.append(observation_from_dict(raw))
@@ -400,7 +477,7 @@ class IngestWorker:
                     self.dropped += 1
                     log.warning("ingest dropped an observation: %s", exc)
         if items:
-            await self._publisher.publish(items)
+            await self._publisher.publish(_unique(items))
             self.routed += len(items)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -819,7 +896,13 @@ async def run_workers(
 
         bus.subscribe(f"{COMMITTED_SUBJECT}.>", committed)
     if "ingest" in roles:
-        running.ingest = IngestWorker(bus, partitioning)
+        running.ingest = IngestWorker(
+            bus,
+            partitioning,
+            marking_for=concord.accounts.default_marking,
+            agencies=lambda: [a.code for a in concord.accounts.list_agencies()],
+            clock=concord.clock.now,
+        )
         tasks.append(asyncio.create_task(running.ingest.run(stop)))
     if "tracker" in roles:
 
