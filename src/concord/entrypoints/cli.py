@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import getpass
 import json
 import sys
@@ -80,10 +82,18 @@ app.add_typer(build_audit_app(_open_audit), name="audit")
 def _ingest_sink(agency: str) -> Callable[[list[Observation]], None]:
     concord = _concord()
     concord.accounts.get_agency(agency)
+    intake: Any = concord.picture
+    if concord.settings.bus == "nats":
+        # A scaled-out deployment: the region owners fuse the file, as they fuse every other door's data.
+        from concord.services.workers import background_intake
+
+        stack = contextlib.ExitStack()
+        intake = stack.enter_context(background_intake(concord))
+        atexit.register(stack.close)
 
     def sink(observations: list[Observation]) -> None:
         for start in range(0, len(observations), 5000):
-            concord.picture.ingest(observations[start : start + 5000], actor=f"import:{agency}")
+            intake.ingest(observations[start : start + 5000], actor=f"import:{agency}")
 
     return sink
 

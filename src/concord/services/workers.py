@@ -29,8 +29,9 @@ import logging
 import math
 import os
 import socket
+import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, get_args
@@ -63,6 +64,7 @@ __all__ = [
     "Role",
     "RunningWorkers",
     "TrackerWorker",
+    "background_intake",
     "observation_from_dict",
     "observation_to_dict",
     "prepare_node",
@@ -374,6 +376,39 @@ class BusIntake:
         for future in self._waiting.get(oid, []):
             if not future.done():
                 future.set_result(outcome)
+
+
+@contextlib.contextmanager
+def background_intake(concord: Any) -> Iterator[BusIntake]:
+    """A :class:`BusIntake` for synchronous code (a command-line import), its loop in a thread of its own.
+
+    What it takes in is fused by the region owners, as through any other door of the deployment.
+    """
+    bus = concord.bus
+    if not isinstance(bus, NatsBus):
+        raise InvalidInput("the bus intake needs the NATS bus (CONCORD_BUS=nats)", details={"field": "bus"})
+    settings = concord.settings
+    partitioning = Partitioning.parse(settings.partitions, default_name=settings.region_name)
+    intake = BusIntake(bus, partitioning, engine=concord.engine, timeout_s=settings.ingest_commit_timeout_s)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="bus-intake", daemon=True)
+    thread.start()
+
+    async def connect() -> None:
+        await bus.connect()
+        await bus.ensure_streams()
+        bus.subscribe(f"{COMMITTED_SUBJECT}.>", intake.on_committed)
+
+    try:
+        asyncio.run_coroutine_threadsafe(connect(), loop).result(timeout=60)
+        intake.attach(loop)
+        yield intake
+    finally:
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(bus.close(), loop).result(timeout=30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
 
 
 # -- ingest ------------------------------------------------------------------------------------------

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -24,6 +27,7 @@ from tests.integration.cluster.cluster_harness import (
 
 from concord.drills.sim import Scenario, ScenarioConfig
 from concord.ingest import observation_item
+from concord.services.workers import Partitioning
 
 pytestmark = [pytest.mark.nats, pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -96,3 +100,40 @@ async def test_cluster_doors_commit_before_answering_and_every_node_streams(harn
             engine.dispose()
     assert doors.refused == 0
     assert watcher.connects == 1
+
+
+def test_cluster_a_file_imported_on_the_command_line_is_fused_by_the_region_owners(
+    harness: Harness, tmp_path: Path
+) -> None:
+    start = datetime.now(UTC) - timedelta(seconds=120)
+    scenario = Scenario.from_config(
+        ScenarioConfig(start=start, seed=8, run_id=uuid.uuid4().hex[:8], output="raw", exercise=False)
+    )
+    seed_world(harness.database_url, harness.data_dir, json.dumps(scenario.zones_geojson()))
+    lines = [line for _ in range(30) for line in scenario.step(2.0).raw_ais]
+    recording = tmp_path / "coastal.nmea"
+    recording.write_text("\n".join(lines) + "\n")
+    harness.start("t1", "tracker")
+    env = {**harness.env, "CONCORD_ENV": "dev"}
+    done = subprocess.run(
+        [sys.executable, "-m", "concord.entrypoints.cli", "ingest", str(recording), "-f", "ais", "-a", "CG"]
+        + ["--no-progress"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    engine = harness.engine()
+    try:
+        with engine.connect() as conn:
+            stored = conn.execute(
+                sa.text("SELECT count(*) FROM observations WHERE agency = 'CG'")
+            ).scalar_one()
+            tracks = [r.id for r in conn.execute(sa.text("SELECT id FROM records WHERE kind = 'track'"))]
+    finally:
+        engine.dispose()
+    assert stored > 0
+    # Named by the region that fused them: the import went through the bus, not a tracker of its own.
+    regions = tuple(f"{name}-" for name in Partitioning.parse(harness.partitions).names)
+    assert tracks and all(t.startswith(regions) for t in tracks)
