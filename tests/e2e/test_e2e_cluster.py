@@ -22,7 +22,9 @@ CONCORD = [sys.executable, "-m", "concord.entrypoints.cli"]
 def _run(args: list[str], *, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONCORD_")}
     env["CONCORD_ENV"] = "dev"
-    return subprocess.run(CONCORD + args, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        CONCORD + args, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 def test_cluster_up_demo_status_and_down(tmp_path: Path, pg_server: str) -> None:
