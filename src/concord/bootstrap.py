@@ -164,6 +164,7 @@ def bootstrap(
         clock=clock,
         tracker=GeoTracker(region),
         rules=RulesEngine(zones.zones()),
+        region_name=settings.region_name,
     )
     zones.on_change.append(picture.replace_zones)
     # Zone imports reach live streams and TAK clients like every other change.

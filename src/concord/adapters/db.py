@@ -168,6 +168,9 @@ observations = sa.Table(
     sa.Column("exercise", sa.Boolean(), nullable=False),
     sa.Column("marking", sa.JSON(), nullable=False),
     sa.Column("data", sa.JSON(), nullable=False),
+    # The tracking region that fused it (a scaled-out deployment replays a region's own reports).
+    sa.Column("region", sa.String(32), nullable=True),
+    sa.Index("ix_observations_region_received", "region", "received_at"),
 )
 
 # Named counters; "records" numbers every change of the picture, so a stream resumes from a number.

@@ -51,6 +51,7 @@ __all__ = [
     "BatchHandler",
     "Lease",
     "LeaseBucket",
+    "RouteBucket",
     "NatsBus",
     "PublishAck",
 ]
@@ -318,6 +319,12 @@ class NatsBus:
                 pass
         return acked
 
+    async def route_bucket(self, bucket: str, *, ttl_s: float) -> RouteBucket:
+        js = self._jetstream()
+        config = KeyValueConfig(bucket=bucket, ttl=ttl_s, replicas=self.stream_replicas, history=1)
+        kv = await _retrying(lambda: js.create_key_value(config))
+        return RouteBucket(kv)
+
     async def lease_bucket(self, bucket: str, *, ttl_s: float) -> LeaseBucket:
         js = self._jetstream()
         config = KeyValueConfig(bucket=bucket, ttl=ttl_s, replicas=self.stream_replicas, history=1)
@@ -399,6 +406,39 @@ class LeaseBucket:
             if entry.value:
                 out[key] = entry.value.decode()
         return out
+
+
+class RouteBucket:
+    """Shared first-come names (identity → region) that expire unless refreshed."""
+
+    def __init__(self, kv: KeyValue) -> None:
+        self._kv = kv
+
+    async def claim(self, key: str, value: str, allowed: Sequence[str], *, refresh: bool = False) -> str:
+        """The value stored under ``key``, storing ``value`` when there is none (or it is not allowed);
+        with ``refresh`` the stored value's expiry starts again."""
+        try:
+            return await self._claim(key, value, allowed, refresh)
+        except (nats.errors.Error, TimeoutError) as exc:
+            raise Unavailable(f"route bucket unavailable: {exc}") from exc
+
+    async def _claim(self, key: str, value: str, allowed: Sequence[str], refresh: bool) -> str:
+        try:
+            await self._kv.create(key, value.encode())
+            return value
+        except nats.js.errors.KeyWrongLastSequenceError:
+            pass
+        try:
+            entry = await self._kv.get(key)
+        except nats.js.errors.KeyNotFoundError:
+            entry = None  # expired between the two calls
+        stored = entry.value.decode() if entry is not None and entry.value else ""
+        if stored not in allowed:
+            await self._kv.put(key, value.encode())
+            return value
+        if refresh:
+            await self._kv.put(key, stored.encode())
+        return stored
 
 
 async def _retrying(make: Callable[[], Awaitable[T]], *, attempts: int = 20, wait_s: float = 0.5) -> T:

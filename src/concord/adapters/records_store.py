@@ -197,7 +197,9 @@ def iter_records(
         yield _row(row, ring)
 
 
-def insert_observations(conn: Connection, items: Sequence[Observation], received_at: datetime) -> None:
+def insert_observations(
+    conn: Connection, items: Sequence[Observation], received_at: datetime, *, region: str | None = None
+) -> None:
     if not items:
         return
     conn.execute(
@@ -215,6 +217,7 @@ def insert_observations(conn: Connection, items: Sequence[Observation], received
                 "identity": o.identity,
                 "exercise": o.exercise,
                 "marking": o.marking.to_dict(),
+                "region": region,
                 "data": {
                     "position_sigma_m": o.position_sigma_m,
                     "hae_m": o.hae_m,

@@ -132,6 +132,7 @@ class PictureService:
         rules: RulesEngine,
         publish: Callable[[PictureChange], None] | None = None,
         slice_s: float = 2.0,
+        region_name: str | None = None,
     ) -> None:
         self._engine = engine
         self._uow = uow
@@ -143,6 +144,8 @@ class PictureService:
         self._lock = threading.Lock()
         # Observation time covered by one fusion-and-rules pass (see _fuse_in_slices).
         self.slice_s = slice_s
+        # Stored with every observation this picture fuses (a region's owner replays its own).
+        self.region_name = region_name
         self._listeners: list[Callable[[PictureChange], None]] = [publish] if publish else []
 
     def replace_zones(self, zones: Sequence[Zone]) -> None:
@@ -171,7 +174,7 @@ class PictureService:
             kept = [o for o in fresh if o.id not in {r.observation_id for r in refused}]
             changed: list[RecordRow] = []
             with self._uow() as uow:
-                store.insert_observations(uow.conn, kept, now)
+                store.insert_observations(uow.conn, kept, now, region=self.region_name)
                 # Journal first, change numbers second: every writer takes the journal lock before the
                 # change counter (a coordination command does too), so two writers never deadlock.
                 for ev in alert_events:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import math
 import os
@@ -40,7 +41,7 @@ import sqlalchemy as sa
 
 from concord.adapters import records_store as store
 from concord.adapters.db import observations as observations_table
-from concord.adapters.nats_bus import INGEST_STREAM, OBS_STREAM, Lease, LeaseBucket, NatsBus
+from concord.adapters.nats_bus import INGEST_STREAM, OBS_STREAM, Lease, LeaseBucket, NatsBus, RouteBucket
 from concord.domain.errors import Conflict, InvalidInput, Unavailable
 from concord.domain.marking import Marking
 from concord.domain.observation import Observation, SensorKind, TargetKind
@@ -55,6 +56,8 @@ __all__ = [
     "COMMITTED_SUBJECT",
     "LEASE_BUCKET",
     "ROLES",
+    "ROUTE_BUCKET",
+    "RouteBook",
     "BusIntake",
     "IngestWorker",
     "ObservationPublisher",
@@ -77,6 +80,7 @@ log = logging.getLogger(__name__)
 Role = Literal["api", "ingest", "tracker", "rules", "egress", "all"]
 ROLES: tuple[str, ...] = get_args(Role)
 LEASE_BUCKET = "concord_leases"
+ROUTE_BUCKET = "concord_routes"
 COMMITTED_SUBJECT = "committed"  # committed.<region>: {"ids": [...], "rejected": [{"id", "reason"}]}
 _PUBLISH_CONCURRENCY = 256
 
@@ -228,12 +232,73 @@ class PublishReport:
     acked_ids: tuple[str, ...] = ()
 
 
-class ObservationPublisher:
-    """Puts observations on ``obs.<region>``, one message each, named by the observation id."""
+class RouteBook:
+    """Which region fuses an identified target: the region of its first report, while it is reported.
 
-    def __init__(self, bus: NatsBus, partitioning: Partitioning) -> None:
+    A vessel's AIS reports or a patrol's TAK reports carry an identity. Routed by position alone, a
+    target crossing a band edge would end its track in one region and start a new one in the next;
+    routed by this book it stays with the region that first tracked it, so its track is never split.
+    The book is a JetStream key-value bucket shared by every door (the first door to see an identity
+    names its region, compare-and-set), entries expire ``ttl_s`` after the last refresh, and each door
+    keeps what it learnt for a quarter of that. Reports without identity (radar, cameras) go by position.
+    When the bucket does not answer, routing falls back to position: a split track, never a lost report.
+    """
+
+    def __init__(self, bus: NatsBus, *, ttl_s: float = 900.0, bucket: str = ROUTE_BUCKET) -> None:
+        self._bus = bus
+        self.ttl_s = ttl_s
+        # While the bucket elects a leader, a report is not held up longer than this.
+        self.claim_timeout_s = 2.0
+        self._bucket = bucket
+        self._kv: RouteBucket | None = None
+        self._opening = asyncio.Lock()  # one bucket creation, however many reports ask at once
+        self._known: dict[str, tuple[str, float]] = {}
+
+    async def region_for(self, identity: str, default: str, regions: Sequence[str]) -> str:
+        now = time.monotonic()
+        hit = self._known.get(identity)
+        if hit is not None and now - hit[1] < self.ttl_s / 4 and hit[0] in regions:
+            return hit[0]
+        try:
+            if self._kv is None:
+                async with self._opening:
+                    if self._kv is None:
+                        self._kv = await self._bus.route_bucket(self._bucket, ttl_s=self.ttl_s)
+            region = await asyncio.wait_for(
+                self._kv.claim(_route_key(identity), default, regions, refresh=hit is not None),
+                timeout=self.claim_timeout_s,
+            )
+        except (Unavailable, TimeoutError) as exc:
+            log.debug("route book unavailable (%s); routing %s by position", exc, identity)
+            return hit[0] if hit is not None and hit[0] in regions else default
+        if len(self._known) > 100_000:
+            self._known = {k: v for k, v in self._known.items() if now - v[1] < self.ttl_s / 4}
+        self._known[identity] = (region, now)
+        return region
+
+
+def _route_key(identity: str) -> str:
+    # Key-value keys allow few characters; identities (mmsi:..., uid:...) allow many.
+    return "id." + hashlib.blake2b(identity.encode("utf-8"), digest_size=16).hexdigest()
+
+
+class ObservationPublisher:
+    """Puts observations on ``obs.<region>``, one message each, named by the observation id.
+
+    The region is the target's (see :class:`RouteBook`) when the report names one, else the band of its
+    position.
+    """
+
+    def __init__(self, bus: NatsBus, partitioning: Partitioning, *, routes: RouteBook | None = None) -> None:
         self._bus = bus
         self._partitioning = partitioning
+        self._routes = routes
+
+    async def region_of(self, o: Observation) -> str:
+        band = self._partitioning.region_of(o.lon)
+        if self._routes is None or not o.identity or len(self._partitioning.names) == 1:
+            return band
+        return await self._routes.region_for(o.identity, band, self._partitioning.names)
 
     async def publish(self, items: Sequence[Observation]) -> PublishReport:
         """Return once JetStream acknowledged every observation; raises Unavailable otherwise."""
@@ -241,7 +306,7 @@ class ObservationPublisher:
 
         async def one(o: Observation) -> bool:
             async with gate:
-                subject = self._partitioning.subject(self._partitioning.region_of(o.lon))
+                subject = self._partitioning.subject(await self.region_of(o))
                 ack = await self._bus.publish_durable(subject, observation_to_dict(o), msg_id=o.id)
                 return ack.duplicate
 
@@ -274,7 +339,7 @@ class BusIntake:
         check_every_s: float = 0.5,
     ) -> None:
         self._bus = bus
-        self._publisher = ObservationPublisher(bus, partitioning)
+        self._publisher = ObservationPublisher(bus, partitioning, routes=RouteBook(bus))
         self._engine = engine
         self.timeout_s = timeout_s
         self._check_every_s = check_every_s
@@ -440,7 +505,7 @@ class IngestWorker:
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self._bus = bus
-        self._publisher = ObservationPublisher(bus, partitioning)
+        self._publisher = ObservationPublisher(bus, partitioning, routes=RouteBook(bus))
         self._marking_for = marking_for
         self._agencies = agencies
         self._clock = clock or (lambda: datetime.now(UTC))
@@ -783,6 +848,7 @@ class TrackerWorker:
             clock=c.clock,
             tracker=GeoTracker(region),
             rules=RulesEngine(c.zones.zones()),
+            region_name=name,
         )
         c.zones.on_change.append(picture.replace_zones)
         picture.subscribe(c.coordination.on_picture_change)
@@ -805,7 +871,14 @@ class TrackerWorker:
         with self._concord.engine.connect() as conn:
             rows = conn.execute(
                 sa.select(t)
-                .where(t.c.received_at >= since, t.c.lon >= lo, t.c.lon < hi)
+                .where(
+                    t.c.received_at >= since,
+                    sa.or_(
+                        t.c.region == name,
+                        # Stored before regions were recorded: by the region's band.
+                        sa.and_(t.c.region.is_(None), t.c.lon >= lo, t.c.lon < hi),
+                    ),
+                )
                 .order_by(t.c.received_at, t.c.observed_at)
             ).all()
         batches: dict[datetime, list[Observation]] = {}

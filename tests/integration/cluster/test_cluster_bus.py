@@ -92,3 +92,69 @@ async def test_cluster_leases_are_exclusive_and_expire(bus: NatsBus) -> None:
         await leases.renew(mine)
     await leases.release(mine)  # stale: leaves the new holder alone
     assert await leases.holder(key) == "w2"
+
+
+async def test_cluster_an_identified_target_stays_with_the_region_that_first_tracked_it(
+    nats_cluster: NatsCluster,
+) -> None:
+    from datetime import UTC, datetime
+
+    from concord.domain.marking import Marking, Tlp
+    from concord.domain.observation import Observation, SensorKind
+    from concord.services.workers import ObservationPublisher, Partitioning, RouteBook
+
+    tag = uuid.uuid4().hex[:6]
+    partitioning = Partitioning.parse(f"w{tag}:-180:26.7,e{tag}:26.7:180")
+    marking = Marking(classification="RESTRICTED", originator="CG", tlp=Tlp.AMBER)
+
+    def report(n: int, lon: float, identity: str | None) -> Observation:
+        return Observation(
+            id=f"{tag}-{n}",
+            source="ais:CG",
+            agency="CG",
+            sensor=SensorKind.AIS,
+            observed_at=datetime.now(UTC),
+            lat=41.1,
+            lon=lon,
+            marking=marking,
+            identity=identity,
+        )
+
+    # Two doors (two API nodes), each with its own connection and its own memory of routes.
+    doors = [NatsBus.from_url(nats_cluster.url, stream_replicas=3) for _ in range(2)]
+    for b in doors:
+        await b.connect()
+        await b.ensure_streams()
+    try:
+        first, second = (ObservationPublisher(b, partitioning, routes=RouteBook(b)) for b in doors)
+        await first.publish([report(1, 26.60, f"mmsi:{tag}1"), report(2, 26.80, f"mmsi:{tag}2")])
+        # Both targets cross the band edge; the other door sends their next reports.
+        await second.publish(
+            [report(3, 26.80, f"mmsi:{tag}1"), report(4, 26.60, f"mmsi:{tag}2"), report(5, 26.80, None)]
+        )
+        seen: dict[str, str] = {}
+        stop = asyncio.Event()
+
+        async def collect(name: str) -> None:
+            async def handler(batch: list[dict[str, Any]]) -> None:
+                for m in batch:
+                    seen[m["id"]] = name
+                if len(seen) == 5:
+                    stop.set()
+
+            await doors[0].consume(
+                Partitioning.subject(name), durable=f"t-{name}", stream=OBS_STREAM, handler=handler, stop=stop
+            )
+
+        await asyncio.wait_for(asyncio.gather(*(collect(n) for n in partitioning.names)), timeout=30)
+    finally:
+        for b in doors:
+            await b.close()
+    west, east = partitioning.names
+    assert seen == {
+        f"{tag}-1": west,
+        f"{tag}-3": west,  # past the edge, still with the region that first tracked it
+        f"{tag}-2": east,
+        f"{tag}-4": east,
+        f"{tag}-5": east,  # no identity: by position
+    }
