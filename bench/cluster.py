@@ -45,7 +45,7 @@ from concord.domain.observation import Observation
 from concord.drills.sim import Scenario, ScenarioConfig
 from concord.ingest import observation_item
 from concord.services.cluster import NatsCluster, concord_env, free_port, spawn_role
-from concord.services.workers import LEASE_BUCKET, ObservationPublisher, Partitioning
+from concord.services.workers import LEASE_BUCKET, ObservationPublisher, Partitioning, RouteBook
 
 ROOT = Path(__file__).resolve().parents[1]
 PARTITIONS = "west:-180:26.7,east:26.7:180"
@@ -231,7 +231,7 @@ async def run_cluster(
             acked_at, api_latencies, t0 = await post_through_api(base, batches, concurrency)
             published_s = time.time() - t0
         else:
-            publisher = ObservationPublisher(bus, Partitioning.parse(partitions))
+            publisher = ObservationPublisher(bus, Partitioning.parse(partitions), routes=RouteBook(bus))
             acked_at = {}
             t0 = time.time()
             for batch in batches:
