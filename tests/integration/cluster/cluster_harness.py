@@ -1,4 +1,4 @@
-"""The harness of the fault tests: worker processes, the simulated load and what the bus acknowledged."""
+"""The harness of the cluster tests: Concord processes, and the clients of their doors (API, stream, TAK)."""
 
 from __future__ import annotations
 
@@ -10,18 +10,13 @@ import subprocess
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
-from concord.adapters.nats_bus import NatsBus
-from concord.domain.errors import Unavailable
-from concord.drills.sim import Scenario, ScenarioConfig
 from concord.ingest import observation_item
 from concord.services.cluster import NatsCluster, concord_env, free_port, spawn_role
-from concord.services.workers import ObservationPublisher, Partitioning
 
 __all__ = [
     "Doors",
@@ -36,7 +31,7 @@ __all__ = [
 
 @dataclass
 class Harness:
-    """Worker processes, the simulated load and the bookkeeping of what the bus acknowledged."""
+    """The Concord processes of one test, on the session's NATS cluster and the test's database."""
 
     nats: NatsCluster
     database_url: str
@@ -44,8 +39,6 @@ class Harness:
     log_dir: Path
     partitions: str
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    acked_at: dict[str, float] = field(default_factory=dict)
-    publish_failures: int = 0
 
     @property
     def env(self) -> dict[str, str]:
@@ -81,52 +74,6 @@ class Harness:
 
     def engine(self) -> sa.Engine:
         return sa.create_engine(self.database_url, pool_pre_ping=True)
-
-    async def load(self, bus: NatsBus, *, steps: int, dt_s: float, pace_s: float, seed: int) -> None:
-        """Publish a simulated scenario step by step; an observation counts once JetStream acked it."""
-        publisher = ObservationPublisher(bus, Partitioning.parse(self.partitions))
-        start = datetime.now(UTC) - timedelta(seconds=steps * dt_s + 30)
-        scenario = Scenario.from_config(ScenarioConfig(start=start, seed=seed, run_id=uuid.uuid4().hex[:8]))
-        for _ in range(steps):
-            batch = scenario.step(dt_s).observations
-            for attempt in range(60):
-                try:
-                    await publisher.publish(batch)
-                    break
-                except Unavailable:
-                    # The same ids again: JetStream stores a retried message once.
-                    self.publish_failures += 1
-                    await asyncio.sleep(0.25 if attempt < 59 else 0)
-            else:
-                continue
-            now = time.time()
-            for o in batch:
-                self.acked_at.setdefault(o.id, now)
-            await asyncio.sleep(pace_s)
-
-    def stored(self, engine: sa.Engine) -> dict[str, float]:
-        """Observation id → stored (receipt) time, for the acknowledged ids."""
-        t = sa.table("observations", sa.column("id"), sa.column("received_at"))
-        out: dict[str, float] = {}
-        ids = list(self.acked_at)
-        with engine.connect() as conn:
-            for i in range(0, len(ids), 5000):
-                for row in conn.execute(
-                    sa.select(t.c.id, t.c.received_at).where(t.c.id.in_(ids[i : i + 5000]))
-                ):
-                    out[row.id] = row.received_at.timestamp()
-        return out
-
-    def wait_drained(self, engine: sa.Engine, *, timeout_s: float) -> int:
-        """Wait until every acknowledged observation is stored; return how many are still missing."""
-        deadline = time.monotonic() + timeout_s
-        missing = len(self.acked_at)
-        while time.monotonic() < deadline:
-            missing = len(self.acked_at) - len(self.stored(engine))
-            if missing == 0:
-                return 0
-            time.sleep(0.5)
-        return missing
 
 
 def wait_until(predicate: Any, *, timeout_s: float, every_s: float = 0.2) -> float:
