@@ -355,6 +355,13 @@ class BusIntake:
         loop = self._loop
         if loop is None or loop.is_closed():
             raise Unavailable("this node is not connected to the bus yet")
+        try:
+            here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None  # a worker thread: the expected caller
+        if here is loop:
+            # Waiting here would stop the loop that has to deliver the answer.
+            raise RuntimeError("BusIntake.ingest blocks: await submit() on the bus's loop instead")
         future = asyncio.run_coroutine_threadsafe(self.submit(items, actor=actor), loop)
         try:
             return future.result(timeout=self.timeout_s + 10)
