@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
 from concord.domain.errors import Conflict, InvalidInput, NotFound
 from concord.domain.marking import DEFAULT_CATEGORIES
@@ -199,13 +199,13 @@ class AgreementVocabulary:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class AgreementSigned:
-    """An owner agency signed a new agreement with a partner (its first version)."""
+class _AgreementVersion:
+    """An event carrying a whole version of an agreement (signed or amended)."""
 
     agreement: Agreement
     occurred_at: datetime
 
-    event_type: ClassVar[str] = "AgreementSigned"
+    event_type: ClassVar[str]
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "occurred_at", _time(self.occurred_at, "occurred_at"))
@@ -218,7 +218,7 @@ class AgreementSigned:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> AgreementSigned:
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
         return cls(
             agreement=Agreement.from_dict(_get(data, "agreement")),
             occurred_at=_time(_get(data, "occurred_at"), "occurred_at"),
@@ -226,30 +226,17 @@ class AgreementSigned:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class AgreementAmended:
+class AgreementSigned(_AgreementVersion):
+    """An owner agency signed a new agreement with a partner (its first version)."""
+
+    event_type: ClassVar[str] = "AgreementSigned"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgreementAmended(_AgreementVersion):
     """An agreement was replaced by its next version (same id, owner and partner)."""
 
-    agreement: Agreement
-    occurred_at: datetime
-
     event_type: ClassVar[str] = "AgreementAmended"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "occurred_at", _time(self.occurred_at, "occurred_at"))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "type": self.event_type,
-            "agreement": self.agreement.to_dict(),
-            "occurred_at": self.occurred_at.isoformat(),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> AgreementAmended:
-        return cls(
-            agreement=Agreement.from_dict(_get(data, "agreement")),
-            occurred_at=_time(_get(data, "occurred_at"), "occurred_at"),
-        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
